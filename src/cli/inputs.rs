@@ -1,0 +1,134 @@
+//! Loading what the commands read: observations, catalogues, configuration and
+//! the policy repository on disk, and writing a draft back.
+
+use super::InputError;
+use crate::core::catalogue::{self, Catalogue};
+use crate::core::config::DraftingConfig;
+use crate::core::draft::FileChange;
+use crate::core::observation::{parse_document, parse_line, Line, Origin};
+use crate::core::policies::{RepoFiles, AGENTS_DIR, SCHEMA_PATH};
+use crate::core::summary::Summary;
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// Fold observation files (or `-` for standard input) into one summary.
+/// `.jsonl` streams line by line, so memory follows distinct shapes, not file size.
+pub fn observations(paths: &[PathBuf]) -> anyhow::Result<Summary> {
+    let mut summary = Summary::default();
+    for path in paths {
+        let name = path.display().to_string();
+        let reader: Box<dyn Read> = if name == "-" {
+            Box::new(std::io::stdin().lock())
+        } else {
+            Box::new(fs::File::open(path).with_context(|| format!("cannot read observations {name}"))?)
+        };
+        read_observations(&name, BufReader::with_capacity(1 << 20, reader), &mut summary)?;
+    }
+    Ok(summary)
+}
+
+fn read_observations(name: &str, mut reader: impl BufRead, summary: &mut Summary) -> anyhow::Result<()> {
+    let mut first = String::new();
+    let mut line_no = 0;
+    // Skip blank lines to find out whether this is JSONL or one pretty-printed batch.
+    while first.trim().is_empty() {
+        first.clear();
+        if reader.read_line(&mut first)? == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+    }
+    if serde_json::from_str::<serde_json::Value>(first.trim()).is_err() {
+        let mut rest = String::new();
+        reader.read_to_string(&mut rest)?;
+        let text = first + &rest;
+        parse_document(name, &text, |call, source| summary.add(call, source))
+            .map_err(|e| InputError(e.to_string()))?;
+        return Ok(());
+    }
+    let mut line = first;
+    loop {
+        let trimmed = line.trim();
+        if !trimmed.is_empty() {
+            let origin = Origin {
+                source: name.to_string(),
+                line: Some(line_no),
+            };
+            match parse_line(&origin, trimmed).map_err(|e| InputError(e.to_string()))? {
+                Line::Call(call) => summary.add(&call, None),
+                Line::Batch(batch) => {
+                    let source = Some(batch.source.as_str()).filter(|s| !s.is_empty());
+                    for call in &batch.calls {
+                        summary.add(call, source);
+                    }
+                }
+            }
+        }
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+    }
+}
+
+/// Read a tool catalogue.
+pub fn catalogue(path: &Path) -> anyhow::Result<Catalogue> {
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read catalogue {}", path.display()))?;
+    Ok(catalogue::parse(&path.display().to_string(), &text).map_err(|e| InputError(e.to_string()))?)
+}
+
+/// The `drafting:` section of a `shadowdraft.yaml`; other sections are left to the service.
+pub fn drafting_config(path: Option<&Path>) -> anyhow::Result<DraftingConfig> {
+    let Some(path) = path else {
+        return Ok(DraftingConfig::default());
+    };
+    let text = fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+    let config: crate::config::Config =
+        serde_yaml::from_str(&text).map_err(|e| InputError(format!("{}: {e}", path.display())))?;
+    Ok(config.drafting)
+}
+
+/// The policy files of a repository directory; a missing directory is an empty repository.
+pub fn repo(dir: &Path) -> anyhow::Result<RepoFiles> {
+    let mut files = RepoFiles::default();
+    let schema = dir.join(SCHEMA_PATH);
+    if schema.exists() {
+        files.schema =
+            Some(fs::read_to_string(&schema).with_context(|| format!("cannot read {}", schema.display()))?);
+    }
+    let agents = dir.join(AGENTS_DIR);
+    if agents.is_dir() {
+        let mut entries: Vec<PathBuf> = fs::read_dir(&agents)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "cedar"))
+            .collect();
+        entries.sort();
+        for path in entries {
+            let name = path.file_name().expect("listed").to_string_lossy().to_string();
+            let text =
+                fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            files.agents.insert(format!("{AGENTS_DIR}/{name}"), text);
+        }
+    }
+    Ok(files)
+}
+
+/// Write changed files under `dir`, each through a temporary file and a rename.
+pub fn write_changes(dir: &Path, changes: &BTreeMap<String, FileChange>) -> anyhow::Result<()> {
+    for (relative, change) in changes {
+        let path = dir.join(relative);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let temporary = path.with_extension("shadowdraft-tmp");
+        fs::write(&temporary, &change.after)
+            .with_context(|| format!("cannot write {}", temporary.display()))?;
+        fs::rename(&temporary, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}

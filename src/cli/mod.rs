@@ -1,0 +1,57 @@
+//! The command line: one file per subcommand, each with one args struct and one
+//! function. Exit codes: 0 success, 1 the answer is "no" (a check failed, a call
+//! is denied), 2 the input is wrong (a file that does not parse, a bad flag).
+
+mod check;
+mod draft;
+mod explain;
+mod fleet;
+mod inputs;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Drafts Cedar policy for AI agents from the tool calls they were observed
+/// making, and proposes it for human review.
+///
+/// Agents run in shadow mode; enforcement nodes log every tool call. shadowdraft
+/// turns those observations into the Cedar rules that would have allowed them,
+/// generalising each argument only as far as the evidence supports, and shows
+/// the evidence next to every rule. A person reviews and merges; nodes enforce.
+#[derive(Debug, Parser)]
+#[command(name = "shadowdraft", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Draft(draft::Args),
+    Check(check::Args),
+    Explain(explain::Args),
+    Fleet(fleet::Args),
+}
+
+/// An error that is the user's to fix: printed as is, exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(pub String);
+
+/// Parse arguments, run the subcommand, map errors to exit codes.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Draft(args) => draft::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Explain(args) => explain::run(args),
+        Command::Fleet(args) => fleet::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

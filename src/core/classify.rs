@@ -1,0 +1,413 @@
+//! What an argument value looks like: a URL, an email address, a path, an
+//! identifier, a date, free text or a secret. The structural key of a value is
+//! everything a structural pattern can test about it, so two values with the same
+//! key are allowed or denied together; that is what lets drafting summarise
+//! millions of values by their keys.
+
+use super::secrets;
+use super::syntax::PatternPart;
+use serde_json::Value;
+
+/// How deep a URL or file path is kept in its key.
+const MAX_KEY_DIRS: usize = 3;
+
+/// The structural key of one value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Shape {
+    /// `scheme://host[:port]` and the leading directories of the path.
+    Url {
+        origin: String,
+        dirs: Vec<String>,
+    },
+    Email {
+        domain: String,
+    },
+    /// `root` is `/`, `~/`, `C:\` or empty for relative paths.
+    Path {
+        root: String,
+        sep: char,
+        dirs: Vec<String>,
+    },
+    /// An identifier with a stable prefix such as `cust_` or `INV-`.
+    Id {
+        prefix: String,
+    },
+    /// An ISO date or timestamp, by month.
+    Date {
+        month: String,
+    },
+    /// A number by sign and order of magnitude.
+    Number {
+        negative: bool,
+        digits: u32,
+    },
+    Bool(bool),
+    /// Anything else: sentences, opaque tokens, composite values.
+    Text,
+    Secret,
+}
+
+impl Shape {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Shape::Url { .. } => "url",
+            Shape::Email { .. } => "email",
+            Shape::Path { .. } => "path",
+            Shape::Id { .. } => "identifier",
+            Shape::Date { .. } => "date",
+            Shape::Number { .. } => "number",
+            Shape::Bool(_) => "boolean",
+            Shape::Text => "text",
+            Shape::Secret => "secret",
+        }
+    }
+}
+
+/// The shape of a JSON value.
+pub fn shape(value: &Value) -> Shape {
+    match value {
+        Value::String(s) => string_shape(s),
+        Value::Bool(b) => Shape::Bool(*b),
+        Value::Number(n) => {
+            let f = n.as_f64().unwrap_or(0.0);
+            let digits = if f.abs() < 1.0 {
+                0
+            } else {
+                f.abs().log10().floor() as u32 + 1
+            };
+            Shape::Number {
+                negative: f < 0.0,
+                digits,
+            }
+        }
+        Value::Array(items)
+            if items
+                .iter()
+                .any(|i| matches!(i, Value::String(s) if secrets::contains_secret(s))) =>
+        {
+            Shape::Secret
+        }
+        _ => Shape::Text,
+    }
+}
+
+fn is_plain(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '%' | '+')
+}
+
+/// The shape of a string value. A URL keeps its shape when a secret sits only
+/// in its query or last segment: the key never includes those parts.
+pub fn string_shape(s: &str) -> Shape {
+    let secret = secrets::contains_secret(s);
+    if !s.chars().any(|c| c.is_whitespace() || c.is_control()) && !s.contains("..") {
+        if let Some(shape @ Shape::Url { .. }) = url_shape(s) {
+            let Shape::Url { origin, dirs } = &shape else {
+                unreachable!()
+            };
+            if !secret
+                || !(secrets::contains_secret(origin) || dirs.iter().any(|d| secrets::contains_secret(d)))
+            {
+                return shape;
+            }
+        }
+    }
+    if secret {
+        return Shape::Secret;
+    }
+    if s.contains("..") || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return if looks_like_date(s) {
+            date_shape(s)
+        } else {
+            Shape::Text
+        };
+    }
+    if let Some(shape) = email_shape(s) {
+        return shape;
+    }
+    if looks_like_date(s) {
+        return date_shape(s);
+    }
+    if let Some(shape) = path_shape(s) {
+        return shape;
+    }
+    id_shape(s).unwrap_or(Shape::Text)
+}
+
+fn url_shape(s: &str) -> Option<Shape> {
+    let (scheme, rest) = s.split_once("://")?;
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+    {
+        return None;
+    }
+    let (authority, path) = match rest.find(['/', '?', '#']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    // Userinfo (`good.com@evil.com`) is a classic disguise: never generalise it.
+    if authority.is_empty()
+        || !authority
+            .chars()
+            .all(|c| is_plain(c) || c == ':' || c == '[' || c == ']')
+    {
+        return None;
+    }
+    if !path.starts_with('/') {
+        return None;
+    }
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let segments: Vec<&str> = path[1..].split('/').collect();
+    // The last segment is the leaf (a file, an id): only directories before it form the key.
+    let dirs = segments[..segments.len() - 1]
+        .iter()
+        .take(MAX_KEY_DIRS)
+        .take_while(|seg| !seg.is_empty() && seg.chars().all(is_plain))
+        .map(|seg| seg.to_string())
+        .collect();
+    Some(Shape::Url {
+        origin: format!("{scheme}://{authority}"),
+        dirs,
+    })
+}
+
+fn email_shape(s: &str) -> Option<Shape> {
+    let (local, domain) = s.split_once('@')?;
+    let valid_local = !local.is_empty() && local.chars().all(|c| is_plain(c) || c == '\'');
+    let valid_domain = domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    (valid_local && valid_domain).then(|| Shape::Email {
+        domain: domain.to_string(),
+    })
+}
+
+fn looks_like_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[7] == b'-'
+        && b[8..10].iter().all(u8::is_ascii_digit)
+        && (b.len() == 10 || b[10] == b'T' || b[10] == b' ')
+}
+
+fn date_shape(s: &str) -> Shape {
+    Shape::Date {
+        month: s[..7].to_string(),
+    }
+}
+
+fn path_shape(s: &str) -> Option<Shape> {
+    let (root, rest, sep) = if let Some(rest) = s.strip_prefix('/') {
+        ("/", rest, '/')
+    } else if let Some(rest) = s.strip_prefix("~/") {
+        ("~/", rest, '/')
+    } else if s.len() > 3 && s.as_bytes()[1] == b':' && s.as_bytes()[2] == b'\\' {
+        (&s[..3], &s[3..], '\\')
+    } else if s.contains('/') && !s.contains(':') {
+        ("", s, '/')
+    } else {
+        return None;
+    };
+    let segments: Vec<&str> = rest.split(sep).collect();
+    if segments.iter().any(|seg| {
+        !seg.chars()
+            .all(|c| is_plain(c) || c == '@' || c == '=' || c == ',')
+    }) {
+        return None;
+    }
+    let dirs = segments[..segments.len() - 1]
+        .iter()
+        .take(MAX_KEY_DIRS)
+        .take_while(|seg| !seg.is_empty())
+        .map(|seg| seg.to_string())
+        .collect();
+    Some(Shape::Path {
+        root: root.to_string(),
+        sep,
+        dirs,
+    })
+}
+
+/// An identifier: letters, a separator, then a serial part with a digit. Its
+/// prefix runs up to the first digit (`cust_XP` of `cust_XP0042`), so an
+/// agent's own id space is kept apart from another's.
+fn id_shape(s: &str) -> Option<Shape> {
+    if s.len() > 64
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == ':')
+    {
+        return None;
+    }
+    let sep = s.find(['-', '_', ':'])?;
+    if sep == 0 || !s[..sep].chars().all(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    // An id carries a serial part; `in_progress` is a word, not an id.
+    let first_digit = s[sep..].find(|c: char| c.is_ascii_digit())? + sep;
+    Some(Shape::Id {
+        prefix: s[..first_digit].to_string(),
+    })
+}
+
+/// The `like` pattern a structural key stands for, if it can be written as one.
+/// `dirs_kept` shortens URL and path directories to a common prefix.
+pub fn pattern(shape: &Shape, dirs_kept: usize) -> Option<Vec<PatternPart>> {
+    use PatternPart::{Literal, Wildcard};
+    match shape {
+        Shape::Url { origin, dirs } => {
+            let mut prefix = format!("{origin}/");
+            for d in dirs.iter().take(dirs_kept) {
+                prefix.push_str(d);
+                prefix.push('/');
+            }
+            Some(vec![Literal(prefix), Wildcard])
+        }
+        Shape::Email { domain } => Some(vec![Wildcard, Literal(format!("@{domain}"))]),
+        Shape::Path { root, sep, dirs } => {
+            let kept: Vec<&String> = dirs.iter().take(dirs_kept).collect();
+            if kept.is_empty() {
+                // `/*` would allow the whole filesystem: not a useful pattern.
+                return None;
+            }
+            let mut prefix = root.clone();
+            for d in kept {
+                prefix.push_str(d);
+                prefix.push(*sep);
+            }
+            Some(vec![Literal(prefix), Wildcard])
+        }
+        Shape::Id { prefix } => Some(vec![Literal(prefix.clone()), Wildcard]),
+        // Dates keep their month only at the deepest setting: tomorrow's calls
+        // rarely share today's month for long.
+        Shape::Date { month } if dirs_kept >= 3 => Some(vec![Literal(format!("{month}-")), Wildcard]),
+        Shape::Date { month } => Some(vec![Literal(format!("{}-", &month[..4])), Wildcard]),
+        _ => None,
+    }
+}
+
+/// `like` patterns a value of this kind must NOT match, written into the
+/// policy beside the pattern so that the generalisation cannot be abused.
+pub fn guards(shape: &Shape) -> &'static [&'static str] {
+    match shape {
+        Shape::Url { .. } | Shape::Path { .. } => &["*..*"],
+        Shape::Email { .. } => &["*@*@*", "*,*", "*;*"],
+        Shape::Id { .. } => &["*/*", "*..*"],
+        _ => &[],
+    }
+}
+
+/// A guard pattern (`*` is the only wildcard) as pattern parts.
+pub fn guard_parts(guard: &str) -> Vec<PatternPart> {
+    let mut parts = Vec::new();
+    for (i, piece) in guard.split('*').enumerate() {
+        if i > 0 {
+            parts.push(PatternPart::Wildcard);
+        }
+        if !piece.is_empty() {
+            parts.push(PatternPart::Literal(piece.to_string()));
+        }
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::syntax::pattern_matches;
+
+    #[test]
+    fn recognises_kinds() {
+        assert_eq!(
+            string_shape("https://api.acme.com/v1/customers/cust_1/invoices?x=1"),
+            Shape::Url {
+                origin: "https://api.acme.com".into(),
+                dirs: vec!["v1".into(), "customers".into(), "cust_1".into()]
+            }
+        );
+        assert_eq!(
+            string_shape("ann@acme.com"),
+            Shape::Email {
+                domain: "acme.com".into()
+            }
+        );
+        assert_eq!(string_shape("/srv/reports/q3.csv").kind(), "path");
+        assert_eq!(
+            string_shape("INV-2026-00123"),
+            Shape::Id {
+                prefix: "INV-".into()
+            }
+        );
+        assert_eq!(
+            string_shape("cust_XP0042"),
+            Shape::Id {
+                prefix: "cust_XP".into()
+            }
+        );
+        assert_eq!(
+            string_shape("2026-11-03"),
+            Shape::Date {
+                month: "2026-11".into()
+            }
+        );
+        assert_eq!(string_shape("please refund the order"), Shape::Text);
+        assert_eq!(string_shape("in_progress"), Shape::Text);
+        assert_eq!(
+            string_shape("ghp_0123456789abcdefghijABCDEFGHIJ012345"),
+            Shape::Secret
+        );
+        // A token in the query does not hide where the URL goes.
+        assert_eq!(
+            string_shape("https://hooks.acme.com/v1/x?token=ghp_0123456789abcdefghijABCDEFGHIJ012345"),
+            Shape::Url {
+                origin: "https://hooks.acme.com".into(),
+                dirs: vec!["v1".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn disguises_are_not_generalised() {
+        assert_eq!(string_shape("https://good.com@evil.com/x"), Shape::Text);
+        assert_eq!(string_shape("/srv/reports/../../etc/passwd"), Shape::Text);
+        assert_eq!(string_shape("a@evil.com,b@acme.com"), Shape::Text);
+    }
+
+    #[test]
+    fn every_value_matches_its_own_pattern() {
+        for v in [
+            "https://api.acme.com/v1/customers/cust_1",
+            "https://api.acme.com/x",
+            "ann@acme.com",
+            "/srv/reports/2026/q3.csv",
+            "C:\\data\\x.txt",
+            "INV-2026-00123",
+            "2026-11-03T10:00:00Z",
+        ] {
+            let s = string_shape(v);
+            for depth in 0..4 {
+                if let Some(p) = pattern(&s, depth) {
+                    assert!(pattern_matches(&p, v), "{v} vs {p:?}");
+                    for g in guards(&s) {
+                        assert!(!pattern_matches(&guard_parts(g), v), "{v} hits guard {g}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn url_patterns_keep_the_host_boundary() {
+        let s = string_shape("https://api.acme.com/v1/x");
+        let p = pattern(&s, 1).unwrap();
+        assert!(!pattern_matches(&p, "https://api.acme.com.evil.com/v1/x"));
+        assert!(!pattern_matches(&p, "https://api.acme.com@evil.com/v1/x"));
+    }
+}

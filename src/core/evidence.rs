@@ -1,0 +1,99 @@
+//! The evidence behind a draft: what a reviewer reads before approving it.
+//! Plain data, serialisable for the templates in `templates/`. Every value
+//! here has already been through `secrets::redact`.
+
+use super::ladder::{Role, Rung};
+use super::risk::ToolRisk;
+use serde::Serialize;
+
+/// Everything a draft is based on.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Evidence {
+    pub preset: String,
+    /// RFC 3339 bounds of the observations, when they carried timestamps.
+    pub window_start: Option<String>,
+    pub window_end: Option<String>,
+    pub totals: Totals,
+    pub agents: Vec<AgentEvidence>,
+    /// Catalogue tools no agent called.
+    pub never_observed: Vec<String>,
+    /// Observed arguments whose type contradicts the schema on `main`.
+    pub type_conflicts: Vec<String>,
+    /// Validation problems of rules that were already in the repository.
+    pub existing_problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub calls: u64,
+    pub shapes: usize,
+    pub agents: usize,
+    pub tools: usize,
+    /// Calls the policy in the repository already allows.
+    pub already_allowed: u64,
+    /// Calls the new rules allow.
+    pub drafted: u64,
+    /// Calls that cannot be represented under the schema.
+    pub unrepresentable: u64,
+    pub new_rules: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AgentEvidence {
+    pub agent: String,
+    pub file: String,
+    pub rules: Vec<RuleEvidence>,
+    /// Generated rules in the repository that no observed call used.
+    pub removal_candidates: Vec<String>,
+    pub unrepresentable: Vec<Unrepresentable>,
+    pub already_allowed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Unrepresentable {
+    pub tool: String,
+    pub calls: u64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleEvidence {
+    pub id: String,
+    pub tool: String,
+    pub server: String,
+    pub risk: ToolRisk,
+    /// `read-only`, `side-effecting` or `destructive`.
+    pub effect_label: &'static str,
+    pub calls: u64,
+    pub shapes: usize,
+    pub sources: Vec<String>,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    /// Calls the policy on `main` denied while shadowing.
+    pub shadow_denied: u64,
+    pub traces: Vec<String>,
+    pub args: Vec<ArgEvidence>,
+    /// Paths of arguments any value of which passes.
+    pub unconstrained: Vec<String>,
+    /// Arguments of the tool this rule requires to be absent.
+    pub absent: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ArgEvidence {
+    pub path: String,
+    pub role: Role,
+    pub rung: Rung,
+    pub rung_label: &'static str,
+    /// The condition in short form (`one of 3`, `like "…"`, `0..500`).
+    pub condition: String,
+    pub reason: String,
+    /// `12` or `≈ 3400`.
+    pub distinct: String,
+    pub calls: u64,
+    /// `always` or `N of M calls`.
+    pub presence: String,
+    pub samples: Vec<String>,
+    pub unconstrained: bool,
+    pub secret: bool,
+}

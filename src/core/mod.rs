@@ -1,0 +1,21 @@
+//! The pure core: observations in, policy text, evidence and verdicts out.
+//! Nothing here touches the filesystem, the network, git or a clock.
+
+pub mod catalogue;
+pub mod check;
+pub mod classify;
+pub mod config;
+pub mod diagnostic;
+pub mod draft;
+pub mod evidence;
+pub mod ladder;
+pub mod mapping;
+pub mod observation;
+pub mod policies;
+pub mod replay;
+pub mod risk;
+pub mod schema;
+pub mod secrets;
+pub mod summary;
+pub mod syntax;
+pub mod types;

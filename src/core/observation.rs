@@ -1,0 +1,454 @@
+//! Observations: the calls enforcement nodes saw (DESIGN §1), parsed and checked.
+//!
+//! Parsing is pure: callers hand in text and a name for it, and every error names
+//! that source, the line and the field, so a bad line in a million is easy to find.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Deepest nesting of objects and arrays accepted inside `args`.
+pub const MAX_ARGS_DEPTH: usize = 8;
+/// Most leaf values accepted in one call's `args`.
+pub const MAX_ARGS_LEAVES: usize = 512;
+/// Longest accepted line of `.jsonl` input, and longest string value.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// Longest accepted agent, tool or server id.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// What the policy on `main` decided for the call while the node was shadowing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShadowDecision {
+    Allow,
+    Deny,
+}
+
+/// One observed tool call (or `count` identical ones).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub agent: String,
+    pub tool: String,
+    pub server: String,
+    pub args: Map<String, Value>,
+    pub count: u64,
+    /// Unix seconds; `None` when the observation did not say.
+    pub first_seen: Option<i64>,
+    pub last_seen: Option<i64>,
+    pub decision: Option<ShadowDecision>,
+    pub trace_id: Option<String>,
+}
+
+/// A batch as posted by an enforcement node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub source: String,
+    pub policy_commit: Option<String>,
+    pub calls: Vec<Call>,
+}
+
+/// Where a piece of input came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub source: String,
+    pub line: Option<usize>,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}", self.source, line),
+            None => write!(f, "{}", self.source),
+        }
+    }
+}
+
+/// A rejected observation: where, which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}: field `{field}`: {message}")]
+pub struct ObservationError {
+    pub origin: Origin,
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+struct RawCall {
+    agent: String,
+    tool: String,
+    args: Map<String, Value>,
+    #[serde(default)]
+    server: Option<String>,
+    #[serde(default)]
+    count: Option<u64>,
+    #[serde(default)]
+    first_seen: Option<String>,
+    #[serde(default)]
+    last_seen: Option<String>,
+    #[serde(default)]
+    decision: Option<ShadowDecision>,
+    #[serde(default)]
+    trace_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawBatch {
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    policy_commit: Option<String>,
+    calls: Vec<RawCall>,
+}
+
+fn error(origin: &Origin, field: impl Into<String>, message: impl Into<String>) -> ObservationError {
+    ObservationError {
+        origin: origin.clone(),
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Turn a serde error into one that names the JSON path of the offending field.
+fn from_serde<T>(
+    origin: &Origin,
+    prefix: &str,
+    result: Result<T, serde_path_to_error::Error<serde_json::Error>>,
+) -> Result<T, ObservationError> {
+    result.map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        // serde reports a missing field at the parent path; name the field itself.
+        let msg = inner.to_string();
+        let missing = msg
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next());
+        let mut field = match (path.as_str(), missing) {
+            (".", Some(name)) => name.to_string(),
+            (p, Some(name)) => format!("{p}.{name}"),
+            (".", None) => "(document)".to_string(),
+            (p, None) => p.to_string(),
+        };
+        if !prefix.is_empty() {
+            field = if field == "(document)" {
+                prefix.to_string()
+            } else {
+                format!("{prefix}.{field}")
+            };
+        }
+        let message = match msg.rfind(" at line ") {
+            Some(i) if inner.is_data() || inner.is_syntax() || inner.is_eof() => msg[..i].to_string(),
+            _ => msg,
+        };
+        error(origin, field, message)
+    })
+}
+
+fn parse_time(origin: &Origin, field: &str, text: &str) -> Result<i64, ObservationError> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .map_err(|e| {
+            error(
+                origin,
+                field,
+                format!("not an RFC 3339 timestamp ({e}): {text:?}"),
+            )
+        })
+}
+
+fn check_id(origin: &Origin, field: &str, id: &str) -> Result<(), ObservationError> {
+    if id.is_empty() {
+        return Err(error(origin, field, "must not be empty"));
+    }
+    if id.len() > MAX_ID_BYTES {
+        return Err(error(origin, field, format!("longer than {MAX_ID_BYTES} bytes")));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(error(origin, field, "contains control characters"));
+    }
+    Ok(())
+}
+
+/// Depth and size limits keep one hostile call from costing unbounded work downstream.
+fn check_args(origin: &Origin, prefix: &str, args: &Map<String, Value>) -> Result<(), ObservationError> {
+    fn walk(
+        origin: &Origin,
+        path: &mut String,
+        value: &Value,
+        depth: usize,
+        leaves: &mut usize,
+    ) -> Result<(), ObservationError> {
+        if depth > MAX_ARGS_DEPTH {
+            return Err(error(
+                origin,
+                path.clone(),
+                format!("nested deeper than {MAX_ARGS_DEPTH} levels"),
+            ));
+        }
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    if key.is_empty() {
+                        return Err(error(origin, path.clone(), "has an empty argument name"));
+                    }
+                    let len = path.len();
+                    path.push('.');
+                    path.push_str(key);
+                    walk(origin, path, inner, depth + 1, leaves)?;
+                    path.truncate(len);
+                }
+            }
+            Value::Array(items) => {
+                for (i, inner) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    walk(origin, path, inner, depth + 1, leaves)?;
+                    path.truncate(len);
+                }
+            }
+            Value::String(s) if s.len() > MAX_LINE_BYTES => {
+                return Err(error(
+                    origin,
+                    path.clone(),
+                    format!("string longer than {MAX_LINE_BYTES} bytes"),
+                ));
+            }
+            _ => {}
+        }
+        *leaves += 1;
+        if *leaves > MAX_ARGS_LEAVES {
+            return Err(error(
+                origin,
+                path.clone(),
+                format!("more than {MAX_ARGS_LEAVES} values"),
+            ));
+        }
+        Ok(())
+    }
+    let mut path = format!("{prefix}args");
+    let mut leaves = 0;
+    for (key, value) in args {
+        if key.is_empty() {
+            return Err(error(origin, path, "has an empty argument name"));
+        }
+        let len = path.len();
+        path.push('.');
+        path.push_str(key);
+        walk(origin, &mut path, value, 1, &mut leaves)?;
+        path.truncate(len);
+    }
+    Ok(())
+}
+
+fn finish_call(origin: &Origin, prefix: &str, raw: RawCall) -> Result<Call, ObservationError> {
+    let field = |name: &str| format!("{prefix}{name}");
+    check_id(origin, &field("agent"), &raw.agent)?;
+    check_id(origin, &field("tool"), &raw.tool)?;
+    let server = raw.server.unwrap_or_else(|| "default".to_string());
+    check_id(origin, &field("server"), &server)?;
+    let count = raw.count.unwrap_or(1);
+    if count == 0 {
+        return Err(error(origin, field("count"), "must be at least 1"));
+    }
+    check_args(origin, prefix, &raw.args)?;
+    let first_seen = raw
+        .first_seen
+        .map(|t| parse_time(origin, &field("first_seen"), &t))
+        .transpose()?;
+    let last_seen = raw
+        .last_seen
+        .map(|t| parse_time(origin, &field("last_seen"), &t))
+        .transpose()?;
+    if let (Some(first), Some(last)) = (first_seen, last_seen) {
+        if last < first {
+            return Err(error(origin, field("last_seen"), "is earlier than first_seen"));
+        }
+    }
+    Ok(Call {
+        agent: raw.agent,
+        tool: raw.tool,
+        server,
+        args: raw.args,
+        count,
+        first_seen: first_seen.or(last_seen),
+        last_seen: last_seen.or(first_seen),
+        decision: raw.decision,
+        trace_id: raw.trace_id,
+    })
+}
+
+/// Parse one call from a JSON text.
+pub fn parse_call(origin: &Origin, text: &str) -> Result<Call, ObservationError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let raw: RawCall = from_serde(origin, "", serde_path_to_error::deserialize(de))?;
+    finish_call(origin, "", raw)
+}
+
+/// Parse an `ObservationBatch` JSON document; it is accepted whole or not at all.
+pub fn parse_batch(origin: &Origin, text: &str) -> Result<Batch, ObservationError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let raw: RawBatch = from_serde(origin, "", serde_path_to_error::deserialize(de))?;
+    let source = raw.source.unwrap_or_default();
+    let calls = raw
+        .calls
+        .into_iter()
+        .enumerate()
+        .map(|(i, call)| finish_call(origin, &format!("calls[{i}]."), call))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Batch {
+        source,
+        policy_commit: raw.policy_commit,
+        calls,
+    })
+}
+
+/// One line of observation input: a call, or a whole batch on one line.
+#[derive(Debug)]
+pub enum Line {
+    Call(Call),
+    Batch(Batch),
+}
+
+/// Parse one non-empty `.jsonl` line: a call, or a batch (an object with `calls`).
+pub fn parse_line(origin: &Origin, text: &str) -> Result<Line, ObservationError> {
+    if text.len() > MAX_LINE_BYTES {
+        return Err(error(
+            origin,
+            "(line)",
+            format!("longer than {MAX_LINE_BYTES} bytes"),
+        ));
+    }
+    // A cheap look for the batch key avoids parsing every call line twice.
+    if text.contains("\"calls\"") {
+        if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) {
+            if map.contains_key("calls") && !map.contains_key("tool") {
+                return parse_batch(origin, text).map(Line::Batch);
+            }
+        }
+    }
+    parse_call(origin, text).map(Line::Call)
+}
+
+/// Parse a whole observation document: `.jsonl` of calls or batches, or one
+/// (possibly pretty-printed) batch. `visit` sees each call with its batch's source.
+pub fn parse_document(
+    source: &str,
+    text: &str,
+    mut visit: impl FnMut(&Call, Option<&str>),
+) -> Result<usize, ObservationError> {
+    let trimmed = text.trim_start();
+    let first_line = trimmed.lines().next().unwrap_or("");
+    let single_document = trimmed.starts_with('{') && serde_json::from_str::<Value>(first_line).is_err();
+    if single_document {
+        let origin = Origin {
+            source: source.to_string(),
+            line: None,
+        };
+        let batch = parse_batch(&origin, text)?;
+        for call in &batch.calls {
+            visit(call, Some(batch.source.as_str()).filter(|s| !s.is_empty()));
+        }
+        return Ok(batch.calls.len());
+    }
+    let mut n = 0;
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let origin = Origin {
+            source: source.to_string(),
+            line: Some(index + 1),
+        };
+        match parse_line(&origin, line)? {
+            Line::Call(call) => {
+                visit(&call, None);
+                n += 1;
+            }
+            Line::Batch(batch) => {
+                for call in &batch.calls {
+                    visit(call, Some(batch.source.as_str()).filter(|s| !s.is_empty()));
+                }
+                n += batch.calls.len();
+            }
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin() -> Origin {
+        Origin {
+            source: "calls.jsonl".into(),
+            line: Some(7),
+        }
+    }
+
+    #[test]
+    fn defaults_fill_optional_fields() {
+        let call = parse_call(&origin(), r#"{"agent":"a","tool":"t","args":{}}"#).unwrap();
+        assert_eq!(call.server, "default");
+        assert_eq!(call.count, 1);
+        assert_eq!(call.first_seen, None);
+    }
+
+    #[test]
+    fn errors_name_source_line_and_field() {
+        let e = parse_call(&origin(), r#"{"agent":"a","tool":5,"args":{}}"#).unwrap_err();
+        assert_eq!(e.field, "tool");
+        assert!(e.to_string().starts_with("calls.jsonl:7: field `tool`"), "{e}");
+        let e = parse_call(&origin(), r#"{"agent":"a","args":{}}"#).unwrap_err();
+        assert_eq!(e.field, "tool");
+        assert!(e.message.contains("missing"), "{e}");
+        let e = parse_call(&origin(), r#"{"agent":"a","tool":"t","args":[]}"#).unwrap_err();
+        assert_eq!(e.field, "args");
+        let e = parse_call(&origin(), r#"{"agent":"a","tool":"t","args":{},"count":0}"#).unwrap_err();
+        assert_eq!(e.field, "count");
+        let e = parse_call(
+            &origin(),
+            r#"{"agent":"a","tool":"t","args":{},"first_seen":"yesterday"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "first_seen");
+    }
+
+    #[test]
+    fn batch_errors_name_the_call() {
+        let text = r#"{"source":"n1","calls":[{"agent":"a","tool":"t","args":{}},{"agent":"a","tool":"t","args":{},"decision":"maybe"}]}"#;
+        let e = parse_batch(&origin(), text).unwrap_err();
+        assert_eq!(e.field, "calls[1].decision", "{e}");
+    }
+
+    #[test]
+    fn deep_nesting_is_rejected() {
+        let mut args = String::from("1");
+        for _ in 0..12 {
+            args = format!("{{\"x\":{args}}}");
+        }
+        let text = format!(r#"{{"agent":"a","tool":"t","args":{args}}}"#);
+        let e = parse_call(&origin(), &text).unwrap_err();
+        assert!(e.message.contains("nested deeper"), "{e}");
+        assert!(e.field.starts_with("args.x.x"), "{e}");
+    }
+
+    #[test]
+    fn documents_accept_jsonl_batches_and_pretty_batches() {
+        let jsonl = "{\"agent\":\"a\",\"tool\":\"t\",\"args\":{}}\n\n{\"source\":\"n\",\"calls\":[{\"agent\":\"b\",\"tool\":\"t\",\"args\":{}}]}\n";
+        let mut seen = vec![];
+        let n = parse_document("x", jsonl, |c, s| {
+            seen.push((c.agent.clone(), s.map(str::to_string)))
+        })
+        .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(seen, vec![("a".into(), None), ("b".into(), Some("n".into()))]);
+        let pretty =
+            "{\n  \"source\": \"n\",\n  \"calls\": [\n {\"agent\":\"c\",\"tool\":\"t\",\"args\":{}}\n ]\n}\n";
+        let n = parse_document("x", pretty, |_, _| {}).unwrap();
+        assert_eq!(n, 1);
+        let bad = "{\"agent\":\"a\",\"tool\":\"t\",\"args\":{}}\n{not json\n";
+        let e = parse_document("obs.jsonl", bad, |_, _| {}).unwrap_err();
+        assert_eq!(e.origin.line, Some(2));
+    }
+}

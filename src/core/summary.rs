@@ -1,0 +1,690 @@
+//! Observation summaries: calls folded into distinct call shapes, per agent and tool.
+//!
+//! Memory grows with distinct shapes, not with calls. Each argument keeps its
+//! exact values while they are few (the literal rung needs them); past
+//! [`EXACT_VALUES`] it keeps only structural keys (`classify::Shape`) with
+//! representative values, which is all the wider rungs can test. A call shape is
+//! the server plus one value-or-key per argument, so a million calls whose free
+//! text differs collapse into the few shapes a reviewer cares about.
+
+use super::classify::{self, Shape};
+use super::observation::{Call, ShadowDecision};
+use super::secrets;
+use super::types::Inferred;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Exact values kept per argument before it switches to structural keys. It
+/// bounds the literal rung: no preset may list more values than this.
+pub const EXACT_VALUES: usize = 64;
+/// Call shapes kept per (agent, tool) before the busiest argument is summarised.
+pub const SHAPES_PER_SLICE: usize = 4096;
+/// Sources remembered per shape for the evidence.
+const SOURCES_PER_SHAPE: usize = 8;
+/// Trace ids remembered per shape for the evidence.
+const TRACES_PER_SHAPE: usize = 2;
+
+/// All observed calls, summarised.
+#[derive(Debug, Default)]
+pub struct Summary {
+    agents: HashMap<String, HashMap<String, Slice>>,
+    /// Calls seen, counting `count`.
+    pub calls: u64,
+    /// Observation lines seen.
+    pub lines: u64,
+}
+
+/// The calls of one agent to one tool.
+#[derive(Debug, Default)]
+pub struct Slice {
+    pub servers: Vec<String>,
+    pub leaves: Vec<Leaf>,
+    trie: PathTrie,
+    pub shapes: HashMap<ShapeKey, ShapeStats>,
+    pub calls: u64,
+}
+
+/// One distinct call shape: server index and (leaf index, value index) per present argument.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShapeKey {
+    pub server: u32,
+    pub cells: Vec<(u32, u32)>,
+}
+
+/// What is known about the calls of one shape.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ShapeStats {
+    pub count: u64,
+    pub first_seen: Option<i64>,
+    pub last_seen: Option<i64>,
+    pub sources: BTreeSet<String>,
+    /// Calls that the policy on `main` denied while the node shadowed.
+    pub shadow_denied: u64,
+    pub traces: Vec<String>,
+}
+
+impl ShapeStats {
+    fn merge(&mut self, other: &ShapeStats) {
+        self.count += other.count;
+        self.first_seen = min_opt(self.first_seen, other.first_seen);
+        self.last_seen = max_opt(self.last_seen, other.last_seen);
+        for s in &other.sources {
+            if self.sources.len() >= SOURCES_PER_SHAPE {
+                break;
+            }
+            self.sources.insert(s.clone());
+        }
+        self.shadow_denied += other.shadow_denied;
+        for t in &other.traces {
+            if self.traces.len() < TRACES_PER_SHAPE {
+                self.traces.push(t.clone());
+            }
+        }
+    }
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// One argument (a path through nested records) of one (agent, tool).
+#[derive(Debug)]
+pub struct Leaf {
+    pub path: Vec<String>,
+    pub ty: Inferred,
+    pub calls: u64,
+    pub table: Table,
+    pub distinct: DistinctCount,
+    /// The argument's name says it carries a secret (`api_key`, `password`…).
+    pub secret_name: bool,
+}
+
+/// The values of one argument: exact while few, structural keys after.
+#[derive(Debug)]
+pub enum Table {
+    Exact(Vec<Entry>, HashMap<u64, u32>),
+    Keys(Vec<Entry>, HashMap<Shape, u32>),
+}
+
+/// An exact value, or a structural key with representatives.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The exact value, or the key's first (for numbers: smallest) value.
+    pub value: Value,
+    /// For number keys: the largest value, so replay can test both ends.
+    pub high: Option<Value>,
+    pub shape: Shape,
+    /// The value (or one the key stands for) contains a secret: never list it.
+    pub secret: bool,
+    pub count: u64,
+}
+
+impl Table {
+    pub fn entries(&self) -> &[Entry] {
+        match self {
+            Table::Exact(e, _) | Table::Keys(e, _) => e,
+        }
+    }
+
+    pub fn is_exact(&self) -> bool {
+        matches!(self, Table::Exact(..))
+    }
+}
+
+#[derive(Debug, Default)]
+struct PathTrie {
+    children: HashMap<String, PathTrie>,
+    leaf: Option<u32>,
+}
+
+/// A distinct-value count: exact while small, a k-minimum-values estimate after.
+#[derive(Debug, Default, Clone)]
+pub struct DistinctCount {
+    smallest: Vec<u64>,
+}
+
+const KMV_K: usize = 64;
+
+impl DistinctCount {
+    fn insert(&mut self, hash: u64) {
+        if self.smallest.len() == KMV_K && hash >= *self.smallest.last().expect("full") {
+            return;
+        }
+        if let Err(i) = self.smallest.binary_search(&hash) {
+            self.smallest.insert(i, hash);
+            self.smallest.truncate(KMV_K);
+        }
+    }
+
+    /// `(estimate, exact)`.
+    pub fn estimate(&self) -> (u64, bool) {
+        if self.smallest.len() < KMV_K {
+            return (self.smallest.len() as u64, true);
+        }
+        let kth = *self.smallest.last().expect("full") as f64 / u64::MAX as f64;
+        (((KMV_K - 1) as f64 / kth).round() as u64, false)
+    }
+}
+
+/// A stable 64-bit hash of a JSON value (FNV-1a with a final mix).
+pub fn value_hash(value: &Value) -> u64 {
+    fn bytes(h: &mut u64, data: &[u8]) {
+        for b in data {
+            *h ^= u64::from(*b);
+            *h = h.wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn walk(h: &mut u64, v: &Value) {
+        match v {
+            Value::Null => bytes(h, b"n"),
+            Value::Bool(b) => bytes(h, if *b { b"t" } else { b"f" }),
+            Value::Number(n) => {
+                bytes(h, b"#");
+                bytes(h, &n.as_f64().unwrap_or(0.0).to_bits().to_le_bytes());
+                if let Some(i) = n.as_i64() {
+                    bytes(h, &i.to_le_bytes());
+                }
+            }
+            Value::String(s) => {
+                bytes(h, b"s");
+                bytes(h, s.as_bytes());
+                bytes(h, &[0xff]);
+            }
+            Value::Array(items) => {
+                bytes(h, b"[");
+                items.iter().for_each(|i| walk(h, i));
+                bytes(h, b"]");
+            }
+            Value::Object(map) => {
+                bytes(h, b"{");
+                for (k, v) in map {
+                    bytes(h, k.as_bytes());
+                    bytes(h, &[0xfe]);
+                    walk(h, v);
+                }
+                bytes(h, b"}");
+            }
+        }
+    }
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    walk(&mut h, value);
+    // SplitMix64's finaliser spreads FNV's weak low bits for the distinct-count sketch.
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+fn value_shape(leaf_secret: bool, value: &Value) -> Shape {
+    if leaf_secret {
+        Shape::Secret
+    } else {
+        classify::shape(value)
+    }
+}
+
+fn has_secret(value: &Value) -> bool {
+    match value {
+        Value::String(s) => secrets::contains_secret(s),
+        Value::Array(items) => items.iter().any(has_secret),
+        Value::Object(map) => map.values().any(has_secret),
+        _ => false,
+    }
+}
+
+fn as_f64(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(0.0)
+}
+
+impl Leaf {
+    fn new(path: Vec<String>) -> Leaf {
+        let secret_name = path.last().is_some_and(|n| secrets::is_secret_name(n));
+        Leaf {
+            path,
+            ty: Inferred::Unknown,
+            calls: 0,
+            table: Table::Exact(Vec::new(), HashMap::new()),
+            distinct: DistinctCount::default(),
+            secret_name,
+        }
+    }
+
+    /// The index of `value` in the table; `None` when the exact table is full.
+    fn intern(&mut self, value: &Value, hash: u64, count: u64) -> Option<u32> {
+        match &mut self.table {
+            Table::Exact(entries, index) => {
+                if let Some(&id) = index.get(&hash) {
+                    if entries[id as usize].value == *value {
+                        entries[id as usize].count += count;
+                        return Some(id);
+                    }
+                }
+                if let Some(id) = entries.iter().position(|e| e.value == *value) {
+                    entries[id].count += count;
+                    return Some(id as u32);
+                }
+                if entries.len() >= EXACT_VALUES {
+                    return None;
+                }
+                self.ty = self.ty.merge(&Inferred::of(value));
+                let id = entries.len() as u32;
+                let shape = value_shape(self.secret_name, value);
+                entries.push(Entry {
+                    value: value.clone(),
+                    high: None,
+                    secret: shape == Shape::Secret || has_secret(value),
+                    shape,
+                    count,
+                });
+                index.insert(hash, id);
+                Some(id)
+            }
+            Table::Keys(entries, index) => {
+                if !value.is_string() || self.ty != Inferred::String {
+                    self.ty = self.ty.merge(&Inferred::of(value));
+                }
+                let shape = value_shape(self.secret_name, value);
+                let secret = shape == Shape::Secret || has_secret(value);
+                let id = *index.entry(shape.clone()).or_insert_with(|| {
+                    entries.push(Entry {
+                        value: value.clone(),
+                        high: None,
+                        shape,
+                        secret,
+                        count: 0,
+                    });
+                    entries.len() as u32 - 1
+                });
+                entries[id as usize].secret |= secret;
+                absorb(&mut entries[id as usize], value, count);
+                Some(id)
+            }
+        }
+    }
+
+    /// Switch to structural keys; returns old index → new index.
+    fn summarise(&mut self) -> Option<Vec<u32>> {
+        let Table::Exact(entries, _) = &self.table else {
+            return None;
+        };
+        let mut keys: Vec<Entry> = Vec::new();
+        let mut index: HashMap<Shape, u32> = HashMap::new();
+        let mut remap = Vec::with_capacity(entries.len());
+        for e in entries {
+            let id = *index.entry(e.shape.clone()).or_insert_with(|| {
+                keys.push(Entry {
+                    value: e.value.clone(),
+                    high: None,
+                    shape: e.shape.clone(),
+                    secret: false,
+                    count: 0,
+                });
+                keys.len() as u32 - 1
+            });
+            keys[id as usize].secret |= e.secret;
+            absorb(&mut keys[id as usize], &e.value, e.count);
+            remap.push(id);
+        }
+        self.table = Table::Keys(keys, index);
+        Some(remap)
+    }
+}
+
+/// Count a value into a key entry, widening a number key's representatives.
+fn absorb(entry: &mut Entry, value: &Value, count: u64) {
+    entry.count += count;
+    if value.is_number() {
+        if as_f64(value) < as_f64(&entry.value) {
+            entry.value = value.clone();
+        }
+        let high = entry.high.get_or_insert_with(|| value.clone());
+        if as_f64(value) > as_f64(high) {
+            *high = value.clone();
+        }
+    }
+}
+
+impl Slice {
+    fn leaf_id(&mut self, path: &[&str]) -> u32 {
+        let mut node = &mut self.trie;
+        for segment in path {
+            node = node.children.entry((*segment).to_string()).or_default();
+        }
+        if let Some(id) = node.leaf {
+            return id;
+        }
+        let id = self.leaves.len() as u32;
+        node.leaf = Some(id);
+        self.leaves
+            .push(Leaf::new(path.iter().map(|s| s.to_string()).collect()));
+        id
+    }
+
+    fn lookup(&self, path: &[&str]) -> Option<u32> {
+        let mut node = &self.trie;
+        for segment in path {
+            node = node.children.get(*segment)?;
+        }
+        node.leaf
+    }
+
+    fn add_leaf_value(&mut self, path: &[&str], value: &Value, count: u64, cells: &mut Vec<(u32, u32)>) {
+        let id = match self.lookup(path) {
+            Some(id) => id,
+            None => self.leaf_id(path),
+        };
+        let hash = value_hash(value);
+        let leaf = &mut self.leaves[id as usize];
+        leaf.calls += count;
+        leaf.distinct.insert(hash);
+        let value_id = match leaf.intern(value, hash, count) {
+            Some(v) => v,
+            None => {
+                self.summarise_leaf(id, cells);
+                self.leaves[id as usize]
+                    .intern(value, hash, count)
+                    .expect("key tables always accept")
+            }
+        };
+        cells.push((id, value_id));
+    }
+
+    /// Switch a leaf to structural keys and re-key the shapes (and the cells of
+    /// the call being added) that refer to it.
+    fn summarise_leaf(&mut self, leaf: u32, pending: &mut [(u32, u32)]) {
+        let Some(remap) = self.leaves[leaf as usize].summarise() else {
+            return;
+        };
+        for cell in pending.iter_mut().filter(|c| c.0 == leaf) {
+            cell.1 = remap[cell.1 as usize];
+        }
+        let old = std::mem::take(&mut self.shapes);
+        for (mut key, stats) in old {
+            for cell in key.cells.iter_mut().filter(|c| c.0 == leaf) {
+                cell.1 = remap[cell.1 as usize];
+            }
+            self.shapes.entry(key).or_default().merge(&stats);
+        }
+    }
+
+    fn walk<'v>(
+        &mut self,
+        path: &mut Vec<&'v str>,
+        map: &'v Map<String, Value>,
+        count: u64,
+        cells: &mut Vec<(u32, u32)>,
+    ) {
+        for (name, value) in map {
+            path.push(name);
+            match value {
+                Value::Null => {}
+                Value::Object(inner) if !inner.is_empty() => self.walk(path, inner, count, cells),
+                _ => self.add_leaf_value(path, value, count, cells),
+            }
+            path.pop();
+        }
+    }
+
+    fn add(&mut self, call: &Call, source: Option<&str>) {
+        self.calls += call.count;
+        let server = match self.servers.iter().position(|s| *s == call.server) {
+            Some(i) => i as u32,
+            None => {
+                self.servers.push(call.server.clone());
+                self.servers.len() as u32 - 1
+            }
+        };
+        let mut cells = Vec::with_capacity(call.args.len());
+        self.walk(&mut Vec::new(), &call.args, call.count, &mut cells);
+        cells.sort_unstable();
+        let stats = ShapeStats {
+            count: call.count,
+            first_seen: call.first_seen,
+            last_seen: call.last_seen,
+            sources: source
+                .map(|s| BTreeSet::from([s.to_string()]))
+                .unwrap_or_default(),
+            shadow_denied: if call.decision == Some(ShadowDecision::Deny) {
+                call.count
+            } else {
+                0
+            },
+            traces: call.trace_id.iter().cloned().collect(),
+        };
+        self.shapes
+            .entry(ShapeKey { server, cells })
+            .or_default()
+            .merge(&stats);
+        if self.shapes.len() > SHAPES_PER_SLICE {
+            self.shed_shapes();
+        }
+    }
+
+    /// Too many shapes: summarise the exact argument with the most values.
+    fn shed_shapes(&mut self) {
+        let busiest = self
+            .leaves
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.table.is_exact() && l.table.entries().len() > 1)
+            .max_by_key(|(i, l)| (l.table.entries().len(), std::cmp::Reverse(*i)))
+            .map(|(i, _)| i as u32);
+        if let Some(leaf) = busiest {
+            self.summarise_leaf(leaf, &mut []);
+        }
+    }
+
+    /// Concrete argument objects that stand for a shape: one call, or for
+    /// summarised numbers, the call with every smallest and every largest value.
+    pub fn representatives(&self, key: &ShapeKey) -> Vec<Map<String, Value>> {
+        let build = |high: bool| {
+            let mut args = Map::new();
+            for (leaf, value) in &key.cells {
+                let leaf = &self.leaves[*leaf as usize];
+                let entry = &leaf.table.entries()[*value as usize];
+                let v = if high {
+                    entry.high.as_ref().unwrap_or(&entry.value)
+                } else {
+                    &entry.value
+                };
+                insert_path(&mut args, &leaf.path, v.clone());
+            }
+            args
+        };
+        let ranged = key.cells.iter().any(|(leaf, value)| {
+            self.leaves[*leaf as usize].table.entries()[*value as usize]
+                .high
+                .is_some()
+        });
+        if ranged {
+            vec![build(false), build(true)]
+        } else {
+            vec![build(false)]
+        }
+    }
+
+    /// The merged type of each top-level argument.
+    pub fn arg_types(&self) -> BTreeMap<String, Inferred> {
+        let mut root = Inferred::Record(BTreeMap::new());
+        for leaf in &self.leaves {
+            insert_type(&mut root, &leaf.path, &leaf.ty);
+        }
+        match root {
+            Inferred::Record(fields) => fields,
+            _ => BTreeMap::new(),
+        }
+    }
+}
+
+fn insert_path(args: &mut Map<String, Value>, path: &[String], value: Value) {
+    let (last, parents) = path.split_last().expect("paths are non-empty");
+    let mut node = args;
+    for p in parents {
+        let entry = node.entry(p.clone()).or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        node = entry.as_object_mut().expect("object");
+    }
+    node.insert(last.clone(), value);
+}
+
+fn insert_type(node: &mut Inferred, path: &[String], ty: &Inferred) {
+    let Inferred::Record(fields) = node else {
+        *node = Inferred::Conflict;
+        return;
+    };
+    let (first, rest) = path.split_first().expect("paths are non-empty");
+    if rest.is_empty() {
+        let merged = fields.get(first).map_or_else(|| ty.clone(), |t| t.merge(ty));
+        fields.insert(first.clone(), merged);
+    } else {
+        let child = fields
+            .entry(first.clone())
+            .or_insert_with(|| Inferred::Record(BTreeMap::new()));
+        insert_type(child, rest, ty);
+    }
+}
+
+impl Summary {
+    /// Fold one call in. `source` is the batch's node id, when known.
+    pub fn add(&mut self, call: &Call, source: Option<&str>) {
+        self.calls += call.count;
+        self.lines += 1;
+        let tools = match self.agents.get_mut(call.agent.as_str()) {
+            Some(t) => t,
+            None => self.agents.entry(call.agent.clone()).or_default(),
+        };
+        let slice = match tools.get_mut(call.tool.as_str()) {
+            Some(s) => s,
+            None => tools.entry(call.tool.clone()).or_default(),
+        };
+        slice.add(call, source);
+    }
+
+    /// Every (agent, tool, slice), sorted for deterministic output.
+    pub fn slices(&self) -> Vec<(&str, &str, &Slice)> {
+        let mut out: Vec<(&str, &str, &Slice)> = self
+            .agents
+            .iter()
+            .flat_map(|(agent, tools)| {
+                tools
+                    .iter()
+                    .map(move |(tool, s)| (agent.as_str(), tool.as_str(), s))
+            })
+            .collect();
+        out.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        out
+    }
+
+    /// Distinct call shapes held, the measure memory grows with.
+    pub fn shape_count(&self) -> usize {
+        self.agents
+            .values()
+            .flat_map(HashMap::values)
+            .map(|s| s.shapes.len())
+            .sum()
+    }
+
+    /// The merged argument types of each tool across all agents.
+    pub fn tool_types(&self) -> BTreeMap<String, BTreeMap<String, Inferred>> {
+        let mut out: BTreeMap<String, BTreeMap<String, Inferred>> = BTreeMap::new();
+        for (_, tool, slice) in self.slices() {
+            let entry = out.entry(tool.to_string()).or_default();
+            for (name, ty) in slice.arg_types() {
+                let merged = entry.get(&name).map_or_else(|| ty.clone(), |t| t.merge(&ty));
+                entry.insert(name, merged);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn call(agent: &str, args: Value) -> Call {
+        Call {
+            agent: agent.into(),
+            tool: "t".into(),
+            server: "s".into(),
+            args: args.as_object().unwrap().clone(),
+            count: 1,
+            first_seen: None,
+            last_seen: None,
+            decision: None,
+            trace_id: None,
+        }
+    }
+
+    #[test]
+    fn identical_calls_share_a_shape() {
+        let mut s = Summary::default();
+        for _ in 0..10 {
+            s.add(&call("a", json!({"x": 1, "m": {"k": "v"}})), Some("n1"));
+        }
+        assert_eq!(s.calls, 10);
+        assert_eq!(s.shape_count(), 1);
+        let (_, _, slice) = s.slices()[0];
+        let (key, stats) = slice.shapes.iter().next().unwrap();
+        assert_eq!(stats.count, 10);
+        assert_eq!(stats.sources, BTreeSet::from(["n1".to_string()]));
+        assert_eq!(
+            slice.representatives(key),
+            vec![json!({"x": 1, "m": {"k": "v"}}).as_object().unwrap().clone()]
+        );
+    }
+
+    #[test]
+    fn memory_is_bounded_by_shapes_not_calls() {
+        let mut s = Summary::default();
+        for i in 0..20_000 {
+            s.add(
+                &call(
+                    "a",
+                    json!({"q": format!("free text number {i}"), "id": format!("cust_{i:06}"), "n": i}),
+                ),
+                None,
+            );
+        }
+        assert_eq!(s.calls, 20_000);
+        // Free text collapses to one key, ids to their prefix, numbers to magnitudes.
+        assert!(s.shape_count() <= 8, "{}", s.shape_count());
+        let (_, _, slice) = s.slices()[0];
+        let n = slice.leaves.iter().find(|l| l.path == ["n"]).unwrap();
+        let (estimate, exact) = n.distinct.estimate();
+        assert!(!exact);
+        assert!((15_000..25_000).contains(&estimate), "{estimate}");
+        // Replay sees both ends of every summarised number range.
+        let reps: Vec<_> = slice
+            .shapes
+            .keys()
+            .flat_map(|k| slice.representatives(k))
+            .collect();
+        let ns: Vec<i64> = reps.iter().map(|r| r["n"].as_i64().unwrap()).collect();
+        assert!(ns.contains(&0) && ns.contains(&19_999), "{ns:?}");
+    }
+
+    #[test]
+    fn types_merge_across_agents() {
+        let mut s = Summary::default();
+        s.add(&call("a", json!({"x": 1})), None);
+        s.add(&call("b", json!({"x": 1.5, "y": ["a"]})), None);
+        let types = s.tool_types();
+        assert_eq!(types["t"]["x"], Inferred::Decimal);
+        assert_eq!(types["t"]["y"], Inferred::Set(Box::new(Inferred::String)));
+    }
+}
