@@ -33,6 +33,8 @@ enum Command {
     Fleet(fleet::Args),
 }
 
+pub use inputs::observations as read_summary;
+
 /// An error that is the user's to fix: printed as is, exit code 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -63,11 +63,14 @@ impl Shape {
     }
 }
 
-/// The shape of a JSON value.
-pub fn shape(value: &Value) -> Shape {
+/// The shape of a JSON value and whether it contains a secret anywhere.
+/// `scan_free_text: false` skips the secret scan of text with whitespace, for
+/// values that will only ever be keyed: free text never reaches a policy, and
+/// what evidence shows of it is redacted when rendered.
+pub fn classify(value: &Value, scan_free_text: bool) -> (Shape, bool) {
     match value {
-        Value::String(s) => string_shape(s),
-        Value::Bool(b) => Shape::Bool(*b),
+        Value::String(s) => string_class(s, scan_free_text),
+        Value::Bool(b) => (Shape::Bool(*b), false),
         Value::Number(n) => {
             let f = n.as_f64().unwrap_or(0.0);
             let digits = if f.abs() < 1.0 {
@@ -75,62 +78,82 @@ pub fn shape(value: &Value) -> Shape {
             } else {
                 f.abs().log10().floor() as u32 + 1
             };
-            Shape::Number {
+            let shape = Shape::Number {
                 negative: f < 0.0,
                 digits,
-            }
+            };
+            (shape, false)
         }
-        Value::Array(items)
-            if items
+        Value::Array(items) => {
+            let secret = items
                 .iter()
-                .any(|i| matches!(i, Value::String(s) if secrets::contains_secret(s))) =>
-        {
-            Shape::Secret
+                .any(|i| matches!(i, Value::String(s) if secrets::contains_secret(s)));
+            (if secret { Shape::Secret } else { Shape::Text }, secret)
         }
-        _ => Shape::Text,
+        _ => (Shape::Text, false),
     }
 }
 
-fn is_plain(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '%' | '+')
+/// The shape of a JSON value.
+pub fn shape(value: &Value) -> Shape {
+    classify(value, true).0
 }
 
-/// The shape of a string value. A URL keeps its shape when a secret sits only
-/// in its query or last segment: the key never includes those parts.
+/// The shape of a string value.
 pub fn string_shape(s: &str) -> Shape {
+    string_class(s, true).0
+}
+
+/// A URL keeps its shape when a secret sits only in its query or last
+/// segment: the key never includes those parts.
+fn string_class(s: &str, scan_free_text: bool) -> (Shape, bool) {
+    let free_text = s.chars().any(|c| c.is_whitespace() || c.is_control());
+    if free_text && !scan_free_text {
+        return (
+            if looks_like_date(s) {
+                date_shape(s)
+            } else {
+                Shape::Text
+            },
+            false,
+        );
+    }
     let secret = secrets::contains_secret(s);
-    if !s.chars().any(|c| c.is_whitespace() || c.is_control()) && !s.contains("..") {
+    if !free_text && !s.contains("..") {
         if let Some(shape @ Shape::Url { .. }) = url_shape(s) {
             let Shape::Url { origin, dirs } = &shape else {
                 unreachable!()
             };
-            if !secret
-                || !(secrets::contains_secret(origin) || dirs.iter().any(|d| secrets::contains_secret(d)))
-            {
-                return shape;
+            let key_secret =
+                secrets::contains_secret(origin) || dirs.iter().any(|d| secrets::contains_secret(d));
+            if !key_secret {
+                return (shape, secret);
             }
         }
     }
     if secret {
-        return Shape::Secret;
+        return (Shape::Secret, true);
     }
-    if s.contains("..") || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return if looks_like_date(s) {
-            date_shape(s)
-        } else {
-            Shape::Text
-        };
+    if free_text || s.contains("..") {
+        return (
+            if looks_like_date(s) {
+                date_shape(s)
+            } else {
+                Shape::Text
+            },
+            false,
+        );
     }
-    if let Some(shape) = email_shape(s) {
-        return shape;
-    }
-    if looks_like_date(s) {
-        return date_shape(s);
-    }
-    if let Some(shape) = path_shape(s) {
-        return shape;
-    }
-    id_shape(s).unwrap_or(Shape::Text)
+    let shape = email_shape(s)
+        .or_else(|| looks_like_date(s).then(|| date_shape(s)))
+        .or_else(|| path_shape(s))
+        .or_else(|| id_shape(s))
+        .unwrap_or(Shape::Text);
+    (shape, false)
+}
+
+fn is_plain(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '%' | '+')
 }
 
 fn url_shape(s: &str) -> Option<Shape> {

@@ -76,7 +76,7 @@ impl Preset {
             Preset::Tight => Thresholds {
                 max_literals: 32,
                 min_repeats: 0.0,
-                destination_max_literals: 64,
+                destination_max_literals: 32,
                 destination_patterns: vec![],
                 max_patterns: 4,
                 path_depth: 3,

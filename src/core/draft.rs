@@ -11,18 +11,21 @@ use super::classify::{guard_parts, Shape};
 use super::config::{DraftingConfig, Thresholds};
 use super::evidence::{AgentEvidence, ArgEvidence, Evidence, RuleEvidence, Totals, Unrepresentable};
 use super::ladder::{self, Condition, LeafInput, Role};
+use super::layout::{self, Doc};
 use super::mapping;
 use super::policies::{
     self, Owner, Policies, RepoError, RepoFiles, FINGERPRINT_KEY, GENERATED_KEY, GENERATED_VALUE, SCHEMA_PATH,
 };
+use super::projection;
 use super::replay::authorize;
 use super::risk::{self, ToolRisk};
 use super::schema::{Schema, SchemaError};
 use super::secrets;
 use super::summary::{ShapeKey, ShapeStats, Slice, Summary};
 use super::syntax::{has_path, input_path, pattern, quote};
+use super::tokens;
 use super::types::{decimal_scaled, decimal_text, ArgType, Attr, Inferred};
-use cedar_policy::{Policy, PolicyId, Request};
+use cedar_policy::{Policy, PolicyId, PolicySet};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -64,9 +67,6 @@ pub enum DraftError {
     Invariant(Vec<String>),
 }
 
-/// Width the formatter wraps drafted rules at.
-const LINE_WIDTH: usize = 100;
-
 fn rfc3339(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
@@ -105,41 +105,50 @@ fn literal(value: &Value, ty: &ArgType) -> String {
 }
 
 /// Cedar conjuncts for one argument's condition.
-fn condition_text(path: &[String], ty: &ArgType, condition: &Condition) -> Vec<String> {
+fn condition_docs(path: &[String], ty: &ArgType, condition: &Condition) -> Vec<Doc> {
     let expr = input_path(path);
     match condition {
         Condition::Any => vec![],
         Condition::OneOf(values) if values.len() == 1 => {
-            vec![format!("{expr} == {}", literal(&values[0], ty))]
+            vec![Doc::Atom(format!("{expr} == {}", literal(&values[0], ty)))]
         }
-        Condition::OneOf(values) => {
-            let list: Vec<String> = values.iter().map(|v| literal(v, ty)).collect();
-            vec![format!("[{}].contains({expr})", list.join(", "))]
-        }
+        Condition::OneOf(values) => vec![Doc::List {
+            items: values.iter().map(|v| literal(v, ty)).collect(),
+            method: "contains",
+            arg: expr,
+        }],
         Condition::SubsetOf(values) => {
             let element = match ty {
                 ArgType::Set(e) => e.as_ref().clone(),
                 other => other.clone(),
             };
-            let list: Vec<String> = values.iter().map(|v| literal(v, &element)).collect();
-            vec![format!("[{}].containsAll({expr})", list.join(", "))]
+            vec![Doc::List {
+                items: values.iter().map(|v| literal(v, &element)).collect(),
+                method: "containsAll",
+                arg: expr,
+            }]
         }
         Condition::Like { patterns, guards } => {
-            let likes: Vec<String> = patterns
+            let mut likes: Vec<String> = patterns
                 .iter()
                 .map(|p| format!("{expr} like {}", pattern(p)))
                 .collect();
             let mut out = vec![if likes.len() == 1 {
-                likes[0].clone()
+                Doc::Atom(likes.remove(0))
             } else {
-                format!("({})", likes.join(" || "))
+                Doc::Or {
+                    not: false,
+                    items: likes,
+                }
             }];
             if !guards.is_empty() {
-                let guard: Vec<String> = guards
-                    .iter()
-                    .map(|g| format!("{expr} like {}", pattern(&guard_parts(g))))
-                    .collect();
-                out.push(format!("!({})", guard.join(" || ")));
+                out.push(Doc::Or {
+                    not: true,
+                    items: guards
+                        .iter()
+                        .map(|g| format!("{expr} like {}", pattern(&guard_parts(g))))
+                        .collect(),
+                });
             }
             out
         }
@@ -147,13 +156,19 @@ fn condition_text(path: &[String], ty: &ArgType, condition: &Condition) -> Vec<S
             if *ty == ArgType::Long {
                 let scale = super::types::DECIMAL_SCALE;
                 vec![
-                    format!("{expr} >= {}", low / scale),
-                    format!("{expr} <= {}", high / scale),
+                    Doc::Atom(format!("{expr} >= {}", low / scale)),
+                    Doc::Atom(format!("{expr} <= {}", high / scale)),
                 ]
             } else {
                 vec![
-                    format!("{expr}.greaterThanOrEqual(decimal(\"{}\"))", decimal_text(*low)),
-                    format!("{expr}.lessThanOrEqual(decimal(\"{}\"))", decimal_text(*high)),
+                    Doc::Atom(format!(
+                        "{expr}.greaterThanOrEqual(decimal(\"{}\"))",
+                        decimal_text(*low)
+                    )),
+                    Doc::Atom(format!(
+                        "{expr}.lessThanOrEqual(decimal(\"{}\"))",
+                        decimal_text(*high)
+                    )),
                 ]
             }
         }
@@ -238,6 +253,10 @@ impl<'a> Members<'a> {
 
 struct BuiltRule {
     text: String,
+    /// `text` is already laid out exactly as cedar-policy-formatter would.
+    formatted: bool,
+    /// The rule parsed, with its id, for replay.
+    policy: Policy,
     evidence: RuleEvidence,
 }
 
@@ -262,7 +281,7 @@ impl SliceDraft<'_> {
         attrs: &BTreeMap<String, Attr>,
         prefix: &mut Vec<String>,
         t: &Thresholds,
-        conditions: &mut Vec<String>,
+        conditions: &mut Vec<Doc>,
         args: &mut Vec<ArgEvidence>,
         absent: &mut Vec<String>,
     ) {
@@ -272,11 +291,11 @@ impl SliceDraft<'_> {
             let always = present == members.calls;
             let dotted = prefix.join(".");
             if present == 0 {
-                conditions.push(format!("!({})", has_path(prefix)));
+                conditions.push(Doc::Atom(format!("!({})", has_path(prefix))));
                 absent.push(dotted);
             } else if let ArgType::Record(inner) = &attr.ty {
                 if always {
-                    conditions.push(has_path(prefix));
+                    conditions.push(Doc::Atom(has_path(prefix)));
                 }
                 self.walk(members, inner, prefix, t, conditions, args, absent);
             } else {
@@ -301,16 +320,15 @@ impl SliceDraft<'_> {
                     role,
                 };
                 let decision = ladder::decide(&input, t);
-                let parts = condition_text(prefix, &attr.ty, &decision.condition);
+                let parts = condition_docs(prefix, &attr.ty, &decision.condition);
                 if always {
-                    conditions.push(has_path(prefix));
+                    conditions.push(Doc::Atom(has_path(prefix)));
                     conditions.extend(parts);
                 } else if !parts.is_empty() {
-                    conditions.push(format!(
-                        "(if {} then {} else true)",
-                        has_path(prefix),
-                        parts.join(" && ")
-                    ));
+                    conditions.push(Doc::If {
+                        guard: has_path(prefix),
+                        then: parts,
+                    });
                 }
                 let mut by_count = used.clone();
                 by_count.sort_by(|a, b| {
@@ -374,34 +392,23 @@ impl SliceDraft<'_> {
             quote(self.tool),
             quote(server)
         );
-        let body = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("\nwhen {{\n  {}\n}}", conditions.join(" &&\n  "))
-        };
-        let core = format!("{head}{body};");
-        let policy =
-            Policy::parse(None, &core).map_err(|e| format!("{id}: drafted rule does not parse: {e}"))?;
+        let (core, formatted) = layout::rule(&head, &conditions);
+        let fingerprint = tokens::fingerprint(&core);
         let text = format!(
-            "@id({})\n@{GENERATED_KEY}({})\n@{FINGERPRINT_KEY}(\"{}\")\n{core}",
+            "@id({})\n@{GENERATED_KEY}({})\n@{FINGERPRINT_KEY}(\"{fingerprint}\")\n{core}",
             quote(id),
             quote(GENERATED_VALUE),
-            policies::fingerprint(&policy)
         );
+        let policy = Policy::parse(Some(PolicyId::new(id)), &text)
+            .map_err(|e| format!("{id}: drafted rule does not parse: {e}"))?;
         let mut sources = BTreeSet::new();
         let mut traces = Vec::new();
         let (mut first, mut last, mut denied) = (None::<i64>, None::<i64>, 0);
         for (_, stats) in &members.shapes {
             sources.extend(stats.sources.iter().map(|s| secrets::redact(s)));
             traces.extend(stats.traces.iter().map(|s| secrets::redact(s)));
-            first = match (first, stats.first_seen) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            last = match (last, stats.last_seen) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            };
+            first = min_time(first, stats.first_seen);
+            last = max_time(last, stats.last_seen);
             denied += stats.shadow_denied;
         }
         traces.sort();
@@ -414,6 +421,8 @@ impl SliceDraft<'_> {
             .collect();
         Ok(BuiltRule {
             text,
+            formatted,
+            policy,
             evidence: RuleEvidence {
                 id: id.to_string(),
                 tool: self.tool.to_string(),
@@ -537,24 +546,216 @@ fn cluster<'a>(
 
 fn format_rules(text: &str) -> Result<String, String> {
     let config = cedar_policy_formatter::Config {
-        line_width: LINE_WIDTH,
+        line_width: layout::LINE_WIDTH,
         indent_width: 2,
     };
     cedar_policy_formatter::policies_str_to_pretty(text, &config).map_err(|e| format!("formatter: {e}"))
 }
 
+fn min_time(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+fn max_time(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// Decide the representative calls of one shape: `Ok(Some(determining ids))`
+/// when all are allowed, `Ok(None)` when one is denied, `Err` when the call
+/// cannot be represented under the schema.
+fn decide_shape(
+    agent: &str,
+    tool: &str,
+    slice: &Slice,
+    key: &ShapeKey,
+    schema: &Schema,
+    set: &PolicySet,
+) -> Result<Option<Vec<String>>, String> {
+    let server = &slice.servers[key.server as usize];
+    let mut determining = Vec::new();
+    let mut allowed = true;
+    for args in slice.representatives(key) {
+        let request = mapping::request(agent, tool, server, &args, schema).map_err(|e| e.to_string())?;
+        if set.is_empty() {
+            allowed = false;
+            continue;
+        }
+        let verdict = authorize(set, &request);
+        allowed &= verdict.allowed;
+        determining.extend(verdict.determining);
+    }
+    Ok(allowed.then_some(determining))
+}
+
+/// What drafting needs to see, shared read-only by the worker threads.
+struct Context<'a> {
+    input: &'a DraftInput<'a>,
+    schema: &'a Schema,
+    policies: &'a Policies,
+    thresholds: &'a Thresholds,
+}
+
+/// What drafting one (agent, tool) produced.
+#[derive(Default)]
+struct SliceOutcome {
+    already_allowed: u64,
+    unrepresentable: Vec<Unrepresentable>,
+    unrepresentable_calls: u64,
+    /// Ids of existing rules that allowed some observed call.
+    used: Vec<String>,
+    drafted_calls: u64,
+    rules: Vec<BuiltRule>,
+    /// Invariant failures: bugs, reported rather than shipped.
+    problems: Vec<String>,
+    window: (Option<i64>, Option<i64>),
+}
+
+/// Draft one (agent, tool): find the gap, cluster it into rules, replay.
+fn draft_slice(cx: &Context<'_>, agent: &str, tool: &str, slice: &Slice) -> SliceOutcome {
+    let mut out = SliceOutcome::default();
+    let mut shapes: Vec<(&ShapeKey, &ShapeStats)> = slice.shapes.iter().collect();
+    shapes.sort_by(|a, b| a.0.cmp(b.0));
+    for (_, stats) in &shapes {
+        out.window.0 = min_time(out.window.0, stats.first_seen);
+        out.window.1 = max_time(out.window.1, stats.last_seen);
+    }
+    let indices = cx.policies.slice_indices(agent, tool);
+    let existing = cx.policies.slice(agent, tool);
+    let read = cx.policies.reads(&indices);
+    let keys: Vec<&ShapeKey> = shapes.iter().map(|(k, _)| *k).collect();
+    let mut gap: Vec<(&ShapeKey, &ShapeStats)> = Vec::new();
+    let mut unrepresentable: BTreeMap<String, u64> = BTreeMap::new();
+    for members in projection::group(slice, &keys, read.as_deref()) {
+        let calls: u64 = members.iter().map(|&i| shapes[i].1.count).sum();
+        match decide_shape(agent, tool, slice, keys[members[0]], cx.schema, &existing) {
+            Err(e) => {
+                *unrepresentable.entry(e).or_default() += calls;
+                out.unrepresentable_calls += calls;
+            }
+            Ok(Some(determining)) => {
+                out.used.extend(determining);
+                out.already_allowed += calls;
+            }
+            Ok(None) => gap.extend(members.iter().map(|&i| shapes[i])),
+        }
+    }
+    out.unrepresentable = unrepresentable
+        .into_iter()
+        .map(|(reason, calls)| Unrepresentable {
+            tool: tool.to_string(),
+            calls,
+            reason,
+        })
+        .collect();
+    let Some(attrs) = cx.schema.tool(tool) else {
+        return out;
+    };
+    if gap.is_empty() {
+        return out;
+    }
+    gap.sort_by(|a, b| a.0.cmp(b.0));
+    let slice_draft = SliceDraft {
+        agent,
+        tool,
+        slice,
+        risk: risk::classify(
+            tool,
+            cx.input.catalogue.and_then(|c| c.tools.get(tool)),
+            cx.input.config.risk_override(tool),
+        ),
+        leaf_by_path: slice
+            .leaves
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.path.as_slice(), i as u32))
+            .collect(),
+    };
+    let mut n = cx.policies.last_number(agent, tool);
+    let mut with_draft = existing;
+    let mut draft_reads = read;
+    for (server, members) in cluster(slice, &gap, cx.thresholds.max_clusters) {
+        n += 1;
+        let id = format!("{agent}/{tool}/{n}");
+        let members = Members::new(slice, members);
+        out.drafted_calls += members.calls;
+        match slice_draft.build(&id, &server, &members, attrs, cx.thresholds) {
+            Ok(rule) => {
+                if let Err(e) = with_draft.add(rule.policy.clone()) {
+                    out.problems.push(format!("{id}: {e}"));
+                }
+                draft_reads = draft_reads.zip(tokens::read_paths(&rule.text)).map(|(mut a, b)| {
+                    a.extend(b);
+                    a
+                });
+                out.rules.push(rule);
+            }
+            Err(e) => out.problems.push(e),
+        }
+    }
+    // Invariant 1: existing ∪ draft allows every gap shape, replayed through Cedar.
+    let gap_keys: Vec<&ShapeKey> = gap.iter().map(|(k, _)| *k).collect();
+    for members in projection::group(slice, &gap_keys, draft_reads.as_deref()) {
+        let key = gap_keys[members[0]];
+        if !matches!(
+            decide_shape(agent, tool, slice, key, cx.schema, &with_draft),
+            Ok(Some(_))
+        ) {
+            let args = Value::Object(slice.representatives(key).remove(0));
+            out.problems.push(format!(
+                "replay: {agent} calling {tool} with {} is still denied",
+                secrets::redact(&args.to_string())
+            ));
+        }
+    }
+    out
+}
+
+/// Run `work` over `items` on the machine's cores; results keep item order,
+/// so output does not depend on the number of threads.
+fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads <= 1 || items.len() < 2 {
+        return items.iter().map(&work).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(|| part.iter().map(&work).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("drafting worker panicked"))
+            .collect()
+    })
+}
+
 /// Draft the rules that would allow every observed call the repository does not allow yet.
 pub fn draft(input: &DraftInput<'_>) -> Result<Draft, DraftError> {
-    let t = input.config.thresholds().map_err(DraftError::Config)?;
+    let thresholds = input.config.thresholds().map_err(DraftError::Config)?;
     let mut schema = Schema::parse(input.files.schema.as_deref().unwrap_or(""))?;
     let mut policies = Policies::load(input.files).map_err(DraftError::Repo)?;
     let type_conflicts = extend_schema(&mut schema, input.summary, input.catalogue);
 
-    let mut evidence = Evidence {
-        preset: format!("{:?}", input.config.preset).to_lowercase(),
-        type_conflicts,
-        ..Evidence::default()
+    let slices = input.summary.slices();
+    let outcomes = {
+        let cx = Context {
+            input,
+            schema: &schema,
+            policies: &policies,
+            thresholds: &thresholds,
+        };
+        in_parallel(&slices, |(agent, tool, slice)| {
+            draft_slice(&cx, agent, tool, slice)
+        })
     };
+
     let mut totals = Totals {
         calls: input.summary.calls,
         shapes: input.summary.shape_count(),
@@ -563,157 +764,97 @@ pub fn draft(input: &DraftInput<'_>) -> Result<Draft, DraftError> {
     let mut window: (Option<i64>, Option<i64>) = (None, None);
     let mut used: BTreeSet<String> = BTreeSet::new();
     let mut agents: BTreeMap<String, AgentEvidence> = BTreeMap::new();
-    let mut new_texts: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut new_rules = Vec::new();
-    let mut gaps: Vec<(String, String, Vec<Request>)> = Vec::new();
+    let mut new_rules: BTreeMap<String, Vec<BuiltRule>> = BTreeMap::new();
     let mut invariant = Vec::new();
     let mut tools_seen = BTreeSet::new();
-
-    for (agent, tool, slice) in input.summary.slices() {
+    for ((agent, tool, _), outcome) in slices.iter().zip(outcomes) {
         tools_seen.insert(tool.to_string());
-        let agent_evidence = agents.entry(agent.to_string()).or_insert_with(|| AgentEvidence {
+        window = (
+            min_time(window.0, outcome.window.0),
+            max_time(window.1, outcome.window.1),
+        );
+        totals.already_allowed += outcome.already_allowed;
+        totals.unrepresentable += outcome.unrepresentable_calls;
+        totals.drafted += outcome.drafted_calls;
+        totals.new_rules += outcome.rules.len();
+        used.extend(outcome.used);
+        invariant.extend(outcome.problems);
+        let evidence = agents.entry(agent.to_string()).or_insert_with(|| AgentEvidence {
             agent: agent.to_string(),
             file: policies::agent_file(agent),
             ..AgentEvidence::default()
         });
-        let existing = policies.slice(agent, tool);
-        let mut shapes: Vec<(&ShapeKey, &ShapeStats)> = slice.shapes.iter().collect();
-        shapes.sort_by(|a, b| a.0.cmp(b.0));
-        let mut gap: Vec<(&ShapeKey, &ShapeStats)> = Vec::new();
-        let mut unrepresentable: BTreeMap<String, u64> = BTreeMap::new();
-        for (key, stats) in shapes {
-            window.0 = match (window.0, stats.first_seen) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            window.1 = match (window.1, stats.last_seen) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            };
-            let server = &slice.servers[key.server as usize];
-            let requests: Result<Vec<Request>, _> = slice
-                .representatives(key)
-                .iter()
-                .map(|args| mapping::request(agent, tool, server, args, &schema))
-                .collect();
-            let requests = match requests {
-                Ok(r) => r,
-                Err(e) => {
-                    *unrepresentable.entry(e.to_string()).or_default() += stats.count;
-                    totals.unrepresentable += stats.count;
-                    continue;
-                }
-            };
-            let verdicts: Vec<_> = requests.iter().map(|r| authorize(&existing, r)).collect();
-            if verdicts.iter().all(|v| v.allowed) {
-                used.extend(verdicts.into_iter().flat_map(|v| v.determining));
-                totals.already_allowed += stats.count;
-                agent_evidence.already_allowed += stats.count;
-            } else {
-                gaps.push((agent.to_string(), tool.to_string(), requests));
-                gap.push((key, stats));
-            }
-        }
-        for (reason, calls) in unrepresentable {
-            agent_evidence.unrepresentable.push(Unrepresentable {
-                tool: tool.to_string(),
-                calls,
-                reason,
-            });
-        }
-        if gap.is_empty() {
-            continue;
-        }
-        let Some(attrs) = schema.tool(tool).cloned() else {
-            continue;
-        };
-        let clusters = cluster(slice, &gap, t.max_clusters);
-        let slice_draft = SliceDraft {
-            agent,
-            tool,
-            slice,
-            risk: risk::classify(
-                tool,
-                input.catalogue.and_then(|c| c.tools.get(tool)),
-                input.config.risk_override(tool),
-            ),
-            leaf_by_path: slice
-                .leaves
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (l.path.as_slice(), i as u32))
-                .collect(),
-        };
-        let mut n = policies.last_number(agent, tool);
-        for (server, members) in clusters {
-            n += 1;
-            let id = format!("{agent}/{tool}/{n}");
-            let members = Members::new(slice, members);
-            totals.drafted += members.calls;
-            match slice_draft.build(&id, &server, &members, &attrs, &t) {
-                Ok(rule) => {
-                    new_texts.entry(agent.to_string()).or_default().push(rule.text);
-                    agent_evidence.rules.push(rule.evidence);
-                    new_rules.push(id);
-                }
-                Err(e) => invariant.push(e),
-            }
-        }
+        evidence.already_allowed += outcome.already_allowed;
+        evidence.unrepresentable.extend(outcome.unrepresentable);
+        new_rules
+            .entry(agent.to_string())
+            .or_default()
+            .extend(outcome.rules);
     }
+    new_rules.retain(|_, rules| !rules.is_empty());
 
-    // Format each agent's new rules and add them to the set replay will use.
+    // Format each agent's new rules (the formatter checks that what it writes
+    // parses to the same policies, so fingerprints hold).
+    let per_agent: Vec<(&String, &Vec<BuiltRule>)> = new_rules.iter().collect();
+    let formatted = in_parallel(&per_agent, |(_, rules)| {
+        let texts = rules
+            .iter()
+            .map(|r| match r.formatted {
+                true => Ok(r.text.clone()),
+                false => format_rules(&r.text).map(|t| t.trim_end().to_string()),
+            })
+            .collect::<Result<Vec<String>, String>>()?;
+        Ok::<String, String>(texts.join("\n\n"))
+    });
     let mut changes = BTreeMap::new();
-    for (agent, texts) in &new_texts {
+    let mut new_ids = BTreeSet::new();
+    for ((agent, rules), formatted) in per_agent.into_iter().zip(formatted) {
+        let formatted = formatted.map_err(|e| DraftError::Invariant(vec![e]))?;
         let file = policies::agent_file(agent);
-        let formatted = format_rules(&texts.join("\n\n")).map_err(|e| DraftError::Invariant(vec![e]))?;
-        let parsed: cedar_policy::PolicySet = formatted.parse().map_err(|e| {
-            DraftError::Invariant(vec![format!("{file}: formatted draft does not parse: {e}")])
-        })?;
-        for policy in parsed.policies() {
-            let id = policy.annotation("id").unwrap_or_default().to_string();
-            policies.push(&file, PolicyId::new(&id), policy);
-            if policies.rules.last().map(|r| r.owner) != Some(Owner::Bot) {
-                invariant.push(format!("{id}: fingerprint does not survive formatting"));
-            }
+        for rule in rules {
+            new_ids.insert(rule.evidence.id.clone());
+            policies.push_generated(&file, &rule.policy);
         }
+        let evidence = agents.get_mut(agent.as_str()).expect("agent seen");
+        evidence.rules.extend(rules.iter().map(|r| r.evidence.clone()));
         let before = input.files.agents.get(&file).cloned();
         let after = match &before {
-            Some(b) if !b.trim().is_empty() => format!("{}\n\n{}", b.trim_end(), formatted.trim_end()) + "\n",
+            Some(b) if !b.trim().is_empty() => format!("{}\n\n{}\n", b.trim_end(), formatted.trim_end()),
             _ => format!(
                 "// Rules for agent {}. Rules marked @generated were drafted by shadowdraft from\n\
-                 // observed calls; edit any rule and it becomes yours: the bot never rewrites it.\n\n{}\n",
+                 // observed calls; edit any rule and it becomes yours: the bot never rewrites it.\n{}\n",
                 quote(agent),
                 formatted.trim_end()
             ),
         };
         changes.insert(file, FileChange { before, after });
-        totals.new_rules += texts.len();
     }
 
-    // Invariant 1: replay every gap shape against existing ∪ draft.
-    for (agent, tool, requests) in &gaps {
-        let set = policies.slice(agent, tool);
-        for request in requests {
-            let verdict = authorize(&set, request);
-            if !verdict.allowed {
-                invariant.push(format!(
-                    "replay: a call of {agent} to {tool} is still denied ({:?})",
-                    verdict.errors
-                ));
-            }
+    // Invariant 2: the drafted rules pass strict validation.
+    let mut evidence = Evidence {
+        preset: format!("{:?}", input.config.preset).to_lowercase(),
+        type_conflicts,
+        ..Evidence::default()
+    };
+    let validator = cedar_policy::Validator::new(schema.to_cedar()?);
+    // Each policy validates on its own, so chunks validate in parallel.
+    let chunks: Vec<&[policies::Rule]> = policies.rules.chunks(256).collect();
+    let errors = in_parallel(&chunks, |rules| {
+        let mut set = PolicySet::new();
+        for rule in *rules {
+            set.add(rule.policy.clone()).expect("ids are unique");
         }
-    }
-    // Invariant 2: strict validation of the drafted rules.
-    let cedar_schema = schema.to_cedar()?;
-    let validation = cedar_policy::Validator::new(cedar_schema)
-        .validate(&policies.all(), cedar_policy::ValidationMode::Strict);
-    let new_ids: BTreeSet<&String> = new_rules.iter().collect();
-    for error in validation.validation_errors() {
-        let id = error.policy_id().to_string();
+        let result = validator.validate(&set, cedar_policy::ValidationMode::Strict);
+        result
+            .validation_errors()
+            .map(|e| (e.policy_id().to_string(), e.to_string()))
+            .collect::<Vec<_>>()
+    });
+    for (id, error) in errors.into_iter().flatten() {
         if new_ids.contains(&id) {
             invariant.push(format!("validation: {error}"));
         } else {
-            evidence.existing_problems.push(format!("{error}"));
+            evidence.existing_problems.push(error);
         }
     }
     if !invariant.is_empty() {
@@ -730,7 +871,6 @@ pub fn draft(input: &DraftInput<'_>) -> Result<Draft, DraftError> {
             },
         );
     }
-
     for agent in agents.values_mut() {
         agent.removal_candidates = policies
             .rules
@@ -757,6 +897,10 @@ pub fn draft(input: &DraftInput<'_>) -> Result<Draft, DraftError> {
     Ok(Draft {
         changes,
         evidence,
-        new_rules,
+        new_rules: new_rules
+            .values()
+            .flatten()
+            .map(|r| r.evidence.id.clone())
+            .collect(),
     })
 }

@@ -6,8 +6,8 @@
 //! authorizer evaluates every policy it is given.
 
 use super::diagnostic;
+use super::tokens;
 use cedar_policy::{ActionConstraint, Policy, PolicyId, PolicySet, PrincipalConstraint};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 
 /// Directory of per-agent policy files inside the repository.
@@ -52,6 +52,8 @@ pub struct Rule {
     pub agent: Option<String>,
     /// `Some(tools)` when the rule names its actions; `None` applies to all.
     pub tools: Option<Vec<String>>,
+    /// The `context.input` paths it reads (`None`: all of them), for replay.
+    pub reads: Option<Vec<Vec<String>>>,
 }
 
 /// A file that does not parse, or a rule that breaks the repository's rules.
@@ -72,15 +74,9 @@ pub struct Policies {
     everyone: Vec<usize>,
 }
 
-/// The content fingerprint of a policy: SHA-256 of its JSON form without
-/// annotations, so reformatting keeps it and any edit to its meaning breaks it.
+/// The content fingerprint of a policy (see `tokens::fingerprint`).
 pub fn fingerprint(policy: &Policy) -> String {
-    let mut json = policy.to_json().unwrap_or_default();
-    if let Some(obj) = json.as_object_mut() {
-        obj.remove("annotations");
-    }
-    let digest = Sha256::digest(json.to_string().as_bytes());
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    tokens::fingerprint(&policy.to_string())
 }
 
 fn string_id(uid: &cedar_policy::EntityUid) -> String {
@@ -132,7 +128,7 @@ impl Policies {
         }
     }
 
-    /// Add a rule (used for drafted rules too, so replay sees existing ∪ draft).
+    /// Add a rule read from a file; its owner follows its annotations.
     pub fn push(&mut self, file: &str, id: PolicyId, policy: &Policy) {
         let owner = match (
             policy.annotation(GENERATED_KEY),
@@ -142,6 +138,15 @@ impl Policies {
             (Some(GENERATED_VALUE), _) => Owner::Edited,
             _ => Owner::Human,
         };
+        self.insert(file, id, policy, owner);
+    }
+
+    /// Add a rule just drafted (its id is already set and its fingerprint fresh).
+    pub fn push_generated(&mut self, file: &str, policy: &Policy) {
+        self.insert(file, policy.id().clone(), policy, Owner::Bot);
+    }
+
+    fn insert(&mut self, file: &str, id: PolicyId, policy: &Policy, owner: Owner) {
         let agent = match policy.principal_constraint() {
             PrincipalConstraint::Eq(uid) if uid.type_name().to_string() == "Agent" => Some(string_id(&uid)),
             _ => None,
@@ -170,6 +175,7 @@ impl Policies {
             (None, None) => self.everyone.push(index),
         }
         self.rules.push(Rule {
+            reads: tokens::read_paths(&policy.to_string()),
             id: id.clone(),
             file: file.to_string(),
             policy: policy.new_id(id),
@@ -213,6 +219,17 @@ impl Policies {
             set.add(rule.policy.clone()).expect("ids are unique");
         }
         set
+    }
+
+    /// The paths the rules at `indices` read, together (`None`: all of them).
+    pub fn reads(&self, indices: &[usize]) -> Option<Vec<Vec<String>>> {
+        let mut all = Vec::new();
+        for &i in indices {
+            all.extend(self.rules[i].reads.clone()?);
+        }
+        all.sort();
+        all.dedup();
+        Some(all)
     }
 
     pub fn rule(&self, id: &str) -> Option<&Rule> {

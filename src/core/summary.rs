@@ -12,11 +12,54 @@ use super::observation::{Call, ShadowDecision};
 use super::secrets;
 use super::types::Inferred;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A multiply-rotate hasher (FxHash's recipe): the summary hashes every
+/// argument of every call, and SipHash's DoS resistance buys nothing for
+/// keys that are ours (paths, shapes, indices).
+#[derive(Default, Clone, Copy)]
+pub struct FastHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.write_u64(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            self.write_u64(u64::from_le_bytes(last) ^ (rest.len() as u64) << 59);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(SEED);
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// HashMap with [`FastHasher`].
+pub type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 /// Exact values kept per argument before it switches to structural keys. It
 /// bounds the literal rung: no preset may list more values than this.
-pub const EXACT_VALUES: usize = 64;
+pub const EXACT_VALUES: usize = 32;
 /// Call shapes kept per (agent, tool) before the busiest argument is summarised.
 pub const SHAPES_PER_SLICE: usize = 4096;
 /// Sources remembered per shape for the evidence.
@@ -176,70 +219,53 @@ impl DistinctCount {
     }
 }
 
-/// A stable 64-bit hash of a JSON value (FNV-1a with a final mix).
+/// A stable 64-bit hash of a JSON value, for exact-value lookup and the distinct count.
 pub fn value_hash(value: &Value) -> u64 {
-    fn bytes(h: &mut u64, data: &[u8]) {
-        for b in data {
-            *h ^= u64::from(*b);
-            *h = h.wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn walk(h: &mut u64, v: &Value) {
+    fn walk(h: &mut FastHasher, v: &Value) {
         match v {
-            Value::Null => bytes(h, b"n"),
-            Value::Bool(b) => bytes(h, if *b { b"t" } else { b"f" }),
+            Value::Null => h.write_u64(1),
+            Value::Bool(b) => h.write_u64(2 + u64::from(*b)),
             Value::Number(n) => {
-                bytes(h, b"#");
-                bytes(h, &n.as_f64().unwrap_or(0.0).to_bits().to_le_bytes());
-                if let Some(i) = n.as_i64() {
-                    bytes(h, &i.to_le_bytes());
+                h.write_u64(4);
+                match n.as_i64() {
+                    Some(i) => h.write_u64(i as u64),
+                    None => h.write_u64(n.as_f64().unwrap_or(0.0).to_bits()),
                 }
             }
             Value::String(s) => {
-                bytes(h, b"s");
-                bytes(h, s.as_bytes());
-                bytes(h, &[0xff]);
+                h.write_u64(5);
+                h.write(s.as_bytes());
             }
             Value::Array(items) => {
-                bytes(h, b"[");
+                h.write_u64(6 + items.len() as u64);
                 items.iter().for_each(|i| walk(h, i));
-                bytes(h, b"]");
             }
             Value::Object(map) => {
-                bytes(h, b"{");
+                h.write_u64(7 + map.len() as u64);
                 for (k, v) in map {
-                    bytes(h, k.as_bytes());
-                    bytes(h, &[0xfe]);
+                    h.write(k.as_bytes());
                     walk(h, v);
                 }
-                bytes(h, b"}");
             }
         }
     }
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut h = FastHasher(0);
     walk(&mut h, value);
-    // SplitMix64's finaliser spreads FNV's weak low bits for the distinct-count sketch.
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
+    // SplitMix64's finaliser spreads the bits evenly for the distinct-count sketch.
+    let mut x = h.finish();
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
-fn value_shape(leaf_secret: bool, value: &Value) -> Shape {
+/// Shape and secrecy of a value; a secret-named argument is secret whatever it holds.
+fn classify_value(leaf_secret: bool, value: &Value, scan_free_text: bool) -> (Shape, bool) {
     if leaf_secret {
-        Shape::Secret
+        (Shape::Secret, true)
     } else {
-        classify::shape(value)
-    }
-}
-
-fn has_secret(value: &Value) -> bool {
-    match value {
-        Value::String(s) => secrets::contains_secret(s),
-        Value::Array(items) => items.iter().any(has_secret),
-        Value::Object(map) => map.values().any(has_secret),
-        _ => false,
+        classify::classify(value, scan_free_text)
     }
 }
 
@@ -254,7 +280,7 @@ impl Leaf {
             path,
             ty: Inferred::Unknown,
             calls: 0,
-            table: Table::Exact(Vec::new(), HashMap::new()),
+            table: Table::Exact(Vec::new(), HashMap::default()),
             distinct: DistinctCount::default(),
             secret_name,
         }
@@ -279,11 +305,11 @@ impl Leaf {
                 }
                 self.ty = self.ty.merge(&Inferred::of(value));
                 let id = entries.len() as u32;
-                let shape = value_shape(self.secret_name, value);
+                let (shape, secret) = classify_value(self.secret_name, value, true);
                 entries.push(Entry {
                     value: value.clone(),
                     high: None,
-                    secret: shape == Shape::Secret || has_secret(value),
+                    secret,
                     shape,
                     count,
                 });
@@ -294,18 +320,22 @@ impl Leaf {
                 if !value.is_string() || self.ty != Inferred::String {
                     self.ty = self.ty.merge(&Inferred::of(value));
                 }
-                let shape = value_shape(self.secret_name, value);
-                let secret = shape == Shape::Secret || has_secret(value);
-                let id = *index.entry(shape.clone()).or_insert_with(|| {
-                    entries.push(Entry {
-                        value: value.clone(),
-                        high: None,
-                        shape,
-                        secret,
-                        count: 0,
-                    });
-                    entries.len() as u32 - 1
-                });
+                let (shape, secret) = classify_value(self.secret_name, value, false);
+                let id = match index.get(&shape) {
+                    Some(&id) => id,
+                    None => {
+                        entries.push(Entry {
+                            value: value.clone(),
+                            high: None,
+                            shape: shape.clone(),
+                            secret,
+                            count: 0,
+                        });
+                        let id = entries.len() as u32 - 1;
+                        index.insert(shape, id);
+                        id
+                    }
+                };
                 entries[id as usize].secret |= secret;
                 absorb(&mut entries[id as usize], value, count);
                 Some(id)
@@ -319,7 +349,7 @@ impl Leaf {
             return None;
         };
         let mut keys: Vec<Entry> = Vec::new();
-        let mut index: HashMap<Shape, u32> = HashMap::new();
+        let mut index: HashMap<Shape, u32> = HashMap::default();
         let mut remap = Vec::with_capacity(entries.len());
         for e in entries {
             let id = *index.entry(e.shape.clone()).or_insert_with(|| {
