@@ -104,19 +104,21 @@ pub fn string_shape(s: &str) -> Shape {
     string_class(s, true).0
 }
 
+/// Text with spaces is free text, unless it starts with a date.
+fn text_or_date(s: &str) -> Shape {
+    if looks_like_date(s) {
+        date_shape(s)
+    } else {
+        Shape::Text
+    }
+}
+
 /// A URL keeps its shape when a secret sits only in its query or last
 /// segment: the key never includes those parts.
 fn string_class(s: &str, scan_free_text: bool) -> (Shape, bool) {
     let free_text = s.chars().any(|c| c.is_whitespace() || c.is_control());
     if free_text && !scan_free_text {
-        return (
-            if looks_like_date(s) {
-                date_shape(s)
-            } else {
-                Shape::Text
-            },
-            false,
-        );
+        return (text_or_date(s), false);
     }
     let secret = secrets::contains_secret(s);
     if !free_text && !s.contains("..") {
@@ -135,14 +137,7 @@ fn string_class(s: &str, scan_free_text: bool) -> (Shape, bool) {
         return (Shape::Secret, true);
     }
     if free_text || s.contains("..") {
-        return (
-            if looks_like_date(s) {
-                date_shape(s)
-            } else {
-                Shape::Text
-            },
-            false,
-        );
+        return (text_or_date(s), false);
     }
     let shape = email_shape(s)
         .or_else(|| looks_like_date(s).then(|| date_shape(s)))

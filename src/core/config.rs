@@ -148,6 +148,28 @@ impl Default for DraftingConfig {
 impl DraftingConfig {
     /// The preset's thresholds with the configured overrides applied.
     pub fn thresholds(&self) -> Result<Thresholds, String> {
+        let t = self.merged_thresholds()?;
+        let cap = super::summary::EXACT_VALUES;
+        for (key, value) in [
+            ("max_literals", t.max_literals),
+            ("destination_max_literals", t.destination_max_literals),
+        ] {
+            if value > cap {
+                return Err(format!(
+                    "drafting.thresholds.{key}: at most {cap} (exact values kept per argument)"
+                ));
+            }
+        }
+        if t.max_patterns == 0 || t.max_clusters == 0 {
+            return Err("drafting.thresholds: max_patterns and max_clusters must be at least 1".into());
+        }
+        if !(t.numeric_headroom >= 0.0 && t.min_repeats >= 0.0) {
+            return Err("drafting.thresholds: numeric_headroom and min_repeats must not be negative".into());
+        }
+        Ok(t)
+    }
+
+    fn merged_thresholds(&self) -> Result<Thresholds, String> {
         let base = self.preset.thresholds();
         let Some(overrides) = &self.thresholds else {
             return Ok(base);
@@ -195,5 +217,7 @@ mod tests {
         assert!(e.to_string().contains("presets"), "{e}");
         let c: DraftingConfig = serde_yaml::from_str("thresholds: {max_literal: 5}").unwrap();
         assert!(c.thresholds().unwrap_err().contains("max_literal"));
+        let c: DraftingConfig = serde_yaml::from_str("thresholds: {max_literals: 500}").unwrap();
+        assert!(c.thresholds().unwrap_err().contains("at most 32"));
     }
 }

@@ -21,7 +21,7 @@ use super::replay::authorize;
 use super::risk::{self, ToolRisk};
 use super::schema::{Schema, SchemaError};
 use super::secrets;
-use super::summary::{ShapeKey, ShapeStats, Slice, Summary};
+use super::summary::{earliest, latest, ShapeKey, ShapeStats, Slice, Summary};
 use super::syntax::{has_path, input_path, pattern, quote};
 use super::tokens;
 use super::types::{decimal_scaled, decimal_text, ArgType, Attr, Inferred};
@@ -117,6 +117,8 @@ fn condition_docs(path: &[String], ty: &ArgType, condition: &Condition) -> Vec<D
             method: "contains",
             arg: expr,
         }],
+        // Only empty sets seen; `[]` cannot be typed, so say it the typed way.
+        Condition::SubsetOf(values) if values.is_empty() => vec![Doc::Atom(format!("{expr}.isEmpty()"))],
         Condition::SubsetOf(values) => {
             let element = match ty {
                 ArgType::Set(e) => e.as_ref().clone(),
@@ -407,8 +409,8 @@ impl SliceDraft<'_> {
         for (_, stats) in &members.shapes {
             sources.extend(stats.sources.iter().map(|s| secrets::redact(s)));
             traces.extend(stats.traces.iter().map(|s| secrets::redact(s)));
-            first = min_time(first, stats.first_seen);
-            last = max_time(last, stats.last_seen);
+            first = earliest(first, stats.first_seen);
+            last = latest(last, stats.last_seen);
             denied += stats.shadow_denied;
         }
         traces.sort();
@@ -552,23 +554,18 @@ fn format_rules(text: &str) -> Result<String, String> {
     cedar_policy_formatter::policies_str_to_pretty(text, &config).map_err(|e| format!("formatter: {e}"))
 }
 
-fn min_time(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, y) => x.or(y),
-    }
+/// How the repository decides the representative calls of one shape.
+enum Outcome {
+    /// All allowed, by these rules.
+    Allowed(Vec<String>),
+    /// A `forbid` rule denies one: a person's decision the draft must not work around.
+    Forbidden(Vec<String>),
+    /// Nothing allows one: the gap to draft.
+    NotAllowed,
 }
 
-fn max_time(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.max(y)),
-        (x, y) => x.or(y),
-    }
-}
-
-/// Decide the representative calls of one shape: `Ok(Some(determining ids))`
-/// when all are allowed, `Ok(None)` when one is denied, `Err` when the call
-/// cannot be represented under the schema.
+/// Decide the representative calls of one shape; `Err` when the call cannot be
+/// represented under the schema.
 fn decide_shape(
     agent: &str,
     tool: &str,
@@ -576,7 +573,7 @@ fn decide_shape(
     key: &ShapeKey,
     schema: &Schema,
     set: &PolicySet,
-) -> Result<Option<Vec<String>>, String> {
+) -> Result<Outcome, String> {
     let server = &slice.servers[key.server as usize];
     let mut determining = Vec::new();
     let mut allowed = true;
@@ -587,10 +584,17 @@ fn decide_shape(
             continue;
         }
         let verdict = authorize(set, &request);
+        if !verdict.allowed && !verdict.determining.is_empty() {
+            return Ok(Outcome::Forbidden(verdict.determining));
+        }
         allowed &= verdict.allowed;
         determining.extend(verdict.determining);
     }
-    Ok(allowed.then_some(determining))
+    Ok(if allowed {
+        Outcome::Allowed(determining)
+    } else {
+        Outcome::NotAllowed
+    })
 }
 
 /// What drafting needs to see, shared read-only by the worker threads.
@@ -607,6 +611,7 @@ struct SliceOutcome {
     already_allowed: u64,
     unrepresentable: Vec<Unrepresentable>,
     unrepresentable_calls: u64,
+    forbidden_calls: u64,
     /// Ids of existing rules that allowed some observed call.
     used: Vec<String>,
     drafted_calls: u64,
@@ -622,8 +627,8 @@ fn draft_slice(cx: &Context<'_>, agent: &str, tool: &str, slice: &Slice) -> Slic
     let mut shapes: Vec<(&ShapeKey, &ShapeStats)> = slice.shapes.iter().collect();
     shapes.sort_by(|a, b| a.0.cmp(b.0));
     for (_, stats) in &shapes {
-        out.window.0 = min_time(out.window.0, stats.first_seen);
-        out.window.1 = max_time(out.window.1, stats.last_seen);
+        out.window.0 = earliest(out.window.0, stats.first_seen);
+        out.window.1 = latest(out.window.1, stats.last_seen);
     }
     let indices = cx.policies.slice_indices(agent, tool);
     let existing = cx.policies.slice(agent, tool);
@@ -631,6 +636,7 @@ fn draft_slice(cx: &Context<'_>, agent: &str, tool: &str, slice: &Slice) -> Slic
     let keys: Vec<&ShapeKey> = shapes.iter().map(|(k, _)| *k).collect();
     let mut gap: Vec<(&ShapeKey, &ShapeStats)> = Vec::new();
     let mut unrepresentable: BTreeMap<String, u64> = BTreeMap::new();
+    let mut forbidden: BTreeMap<String, u64> = BTreeMap::new();
     for members in projection::group(slice, &keys, read.as_deref()) {
         let calls: u64 = members.iter().map(|&i| shapes[i].1.count).sum();
         match decide_shape(agent, tool, slice, keys[members[0]], cx.schema, &existing) {
@@ -638,11 +644,15 @@ fn draft_slice(cx: &Context<'_>, agent: &str, tool: &str, slice: &Slice) -> Slic
                 *unrepresentable.entry(e).or_default() += calls;
                 out.unrepresentable_calls += calls;
             }
-            Ok(Some(determining)) => {
+            Ok(Outcome::Allowed(determining)) => {
                 out.used.extend(determining);
                 out.already_allowed += calls;
             }
-            Ok(None) => gap.extend(members.iter().map(|&i| shapes[i])),
+            Ok(Outcome::Forbidden(by)) => {
+                *forbidden.entry(by.join(", ")).or_default() += calls;
+                out.forbidden_calls += calls;
+            }
+            Ok(Outcome::NotAllowed) => gap.extend(members.iter().map(|&i| shapes[i])),
         }
     }
     out.unrepresentable = unrepresentable
@@ -652,6 +662,11 @@ fn draft_slice(cx: &Context<'_>, agent: &str, tool: &str, slice: &Slice) -> Slic
             calls,
             reason,
         })
+        .chain(forbidden.into_iter().map(|(by, calls)| Unrepresentable {
+            tool: tool.to_string(),
+            calls,
+            reason: format!("forbidden by {by}: not drafted"),
+        }))
         .collect();
     let Some(attrs) = cx.schema.tool(tool) else {
         return out;
@@ -704,7 +719,7 @@ fn draft_slice(cx: &Context<'_>, agent: &str, tool: &str, slice: &Slice) -> Slic
         let key = gap_keys[members[0]];
         if !matches!(
             decide_shape(agent, tool, slice, key, cx.schema, &with_draft),
-            Ok(Some(_))
+            Ok(Outcome::Allowed(_))
         ) {
             let args = Value::Object(slice.representatives(key).remove(0));
             out.problems.push(format!(
@@ -770,11 +785,12 @@ pub fn draft(input: &DraftInput<'_>) -> Result<Draft, DraftError> {
     for ((agent, tool, _), outcome) in slices.iter().zip(outcomes) {
         tools_seen.insert(tool.to_string());
         window = (
-            min_time(window.0, outcome.window.0),
-            max_time(window.1, outcome.window.1),
+            earliest(window.0, outcome.window.0),
+            latest(window.1, outcome.window.1),
         );
         totals.already_allowed += outcome.already_allowed;
         totals.unrepresentable += outcome.unrepresentable_calls;
+        totals.forbidden += outcome.forbidden_calls;
         totals.drafted += outcome.drafted_calls;
         totals.new_rules += outcome.rules.len();
         used.extend(outcome.used);

@@ -35,6 +35,8 @@ pub struct Totals {
     pub drafted: u64,
     /// Calls that cannot be represented under the schema.
     pub unrepresentable: u64,
+    /// Calls a `forbid` rule in the repository denies: never drafted.
+    pub forbidden: u64,
     pub new_rules: usize,
 }
 
@@ -49,6 +51,7 @@ pub struct AgentEvidence {
     pub already_allowed: u64,
 }
 
+/// Calls that stay denied: they do not fit the schema, or a `forbid` rule denies them.
 #[derive(Debug, Clone, Serialize)]
 pub struct Unrepresentable {
     pub tool: String,

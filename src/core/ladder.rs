@@ -151,8 +151,13 @@ fn nice_ceiling(x: f64) -> f64 {
     10.0 * magnitude
 }
 
+/// A number scaled by 10^4; whole numbers keep their full i64 range (a Long
+/// need not fit in a Cedar decimal).
 fn scaled(v: &Value) -> Option<i128> {
-    v.as_number().and_then(decimal_scaled)
+    match v.as_i64() {
+        Some(i) => Some(i as i128 * DECIMAL_SCALE),
+        None => v.as_number().and_then(decimal_scaled),
+    }
 }
 
 /// Decide one argument.
@@ -283,7 +288,12 @@ pub fn decide(input: &LeafInput<'_>, t: &Thresholds) -> Decision {
             let (seen_low, seen_high) = (low, high);
             if t.numeric_headroom > 0.0 && high > 0 {
                 let h = nice_ceiling(high as f64 / DECIMAL_SCALE as f64 * (1.0 + t.numeric_headroom));
-                high = (h * DECIMAL_SCALE as f64) as i128;
+                // Headroom never takes a bound past what the type can hold.
+                let max = match input.ty {
+                    ArgType::Long => i64::MAX as i128 / DECIMAL_SCALE * DECIMAL_SCALE,
+                    _ => i64::MAX as i128,
+                };
+                high = ((h * DECIMAL_SCALE as f64) as i128).clamp(high, max.max(high));
             }
             if t.floor_at_zero && low >= 0 {
                 low = 0;
@@ -331,7 +341,11 @@ pub fn decide(input: &LeafInput<'_>, t: &Thresholds) -> Decision {
                 }
             } else {
                 type_only(
-                    format!("sets with more than {limit} distinct elements: any set passes"),
+                    // Cedar has no "every element matches" operator: a set cannot take a pattern.
+                    format!(
+                        "more than {limit} distinct elements, and Cedar cannot match each element \
+                         of a set against a pattern: any set passes"
+                    ),
                     true,
                 )
             }

@@ -13,6 +13,8 @@ pub const MAX_ARGS_DEPTH: usize = 8;
 pub const MAX_ARGS_LEAVES: usize = 512;
 /// Longest accepted line of `.jsonl` input, and longest string value.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// Largest `count` one line may stand for; keeps every sum of counts far from overflow.
+pub const MAX_COUNT: u64 = 1 << 40;
 /// Longest accepted agent, tool or server id.
 pub const MAX_ID_BYTES: usize = 256;
 
@@ -248,6 +250,13 @@ fn finish_call(origin: &Origin, prefix: &str, raw: RawCall) -> Result<Call, Obse
     let count = raw.count.unwrap_or(1);
     if count == 0 {
         return Err(error(origin, field("count"), "must be at least 1"));
+    }
+    if count > MAX_COUNT {
+        return Err(error(
+            origin,
+            field("count"),
+            format!("must be at most {MAX_COUNT}"),
+        ));
     }
     check_args(origin, prefix, &raw.args)?;
     let first_seen = raw

@@ -11,13 +11,18 @@ use super::summary::{ShapeKey, Slice};
 use serde_json::Value;
 use std::collections::HashMap;
 
-/// A coarse type tag: values with the same tag map to Cedar the same way.
+/// A coarse type tag: values with the same tag map to Cedar the same way,
+/// including whether a number fits the Cedar type it may be read as.
 fn type_tag(value: &Value) -> u32 {
+    let fits_decimal = |n: &serde_json::Number| super::types::decimal_scaled(n).is_some();
     match value {
         Value::Null => 0,
         Value::Bool(_) => 1,
-        Value::Number(n) if n.is_f64() => 2,
-        Value::Number(_) => 3,
+        Value::Number(n) if n.is_f64() && fits_decimal(n) => 2,
+        Value::Number(n) if n.is_f64() => 5,
+        Value::Number(n) if n.as_i64().is_none() => 6,
+        Value::Number(n) if fits_decimal(n) => 3,
+        Value::Number(_) => 7,
         Value::String(_) => 4,
         Value::Array(items) => 8 + items.iter().map(type_tag).fold(0, |acc, t| acc | (1 << t.min(7))),
         Value::Object(_) => 400,

@@ -73,8 +73,6 @@ pub struct Summary {
     agents: HashMap<String, HashMap<String, Slice>>,
     /// Calls seen, counting `count`.
     pub calls: u64,
-    /// Observation lines seen.
-    pub lines: u64,
 }
 
 /// The calls of one agent to one tool.
@@ -103,37 +101,43 @@ pub struct ShapeStats {
     pub sources: BTreeSet<String>,
     /// Calls that the policy on `main` denied while the node shadowed.
     pub shadow_denied: u64,
-    pub traces: Vec<String>,
+    pub traces: BTreeSet<String>,
 }
 
 impl ShapeStats {
     fn merge(&mut self, other: &ShapeStats) {
-        self.count += other.count;
-        self.first_seen = min_opt(self.first_seen, other.first_seen);
-        self.last_seen = max_opt(self.last_seen, other.last_seen);
-        for s in &other.sources {
-            if self.sources.len() >= SOURCES_PER_SHAPE {
-                break;
-            }
-            self.sources.insert(s.clone());
+        self.count = self.count.saturating_add(other.count);
+        self.first_seen = earliest(self.first_seen, other.first_seen);
+        self.last_seen = latest(self.last_seen, other.last_seen);
+        // Keep the smallest few, not the first few: the summary must not depend on call order.
+        keep_smallest(&mut self.sources, &other.sources, SOURCES_PER_SHAPE);
+        self.shadow_denied = self.shadow_denied.saturating_add(other.shadow_denied);
+        keep_smallest(&mut self.traces, &other.traces, TRACES_PER_SHAPE);
+    }
+}
+
+fn keep_smallest(into: &mut BTreeSet<String>, from: &BTreeSet<String>, limit: usize) {
+    for item in from {
+        if into.len() >= limit && into.last().is_some_and(|last| item >= last) {
+            break;
         }
-        self.shadow_denied += other.shadow_denied;
-        for t in &other.traces {
-            if self.traces.len() < TRACES_PER_SHAPE {
-                self.traces.push(t.clone());
-            }
+        into.insert(item.clone());
+        if into.len() > limit {
+            into.pop_last();
         }
     }
 }
 
-fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+/// The earlier of two optional times.
+pub fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     match (a, b) {
         (Some(x), Some(y)) => Some(x.min(y)),
         (x, y) => x.or(y),
     }
 }
 
-fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+/// The later of two optional times.
+pub fn latest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     match (a, b) {
         (Some(x), Some(y)) => Some(x.max(y)),
         (x, y) => x.or(y),
@@ -292,12 +296,12 @@ impl Leaf {
             Table::Exact(entries, index) => {
                 if let Some(&id) = index.get(&hash) {
                     if entries[id as usize].value == *value {
-                        entries[id as usize].count += count;
+                        entries[id as usize].count = entries[id as usize].count.saturating_add(count);
                         return Some(id);
                     }
                 }
                 if let Some(id) = entries.iter().position(|e| e.value == *value) {
-                    entries[id].count += count;
+                    entries[id].count = entries[id].count.saturating_add(count);
                     return Some(id as u32);
                 }
                 if entries.len() >= EXACT_VALUES {
@@ -371,9 +375,14 @@ impl Leaf {
     }
 }
 
-/// Count a value into a key entry, widening a number key's representatives.
+/// Count a value into a key entry. Representatives are chosen by content, not
+/// arrival (numbers: smallest and largest; others: smallest hash), so the
+/// summary is the same whatever order the calls come in.
 fn absorb(entry: &mut Entry, value: &Value, count: u64) {
-    entry.count += count;
+    entry.count = entry.count.saturating_add(count);
+    if !value.is_number() && value_hash(value) < value_hash(&entry.value) {
+        entry.value = value.clone();
+    }
     if value.is_number() {
         if as_f64(value) < as_f64(&entry.value) {
             entry.value = value.clone();
@@ -416,7 +425,7 @@ impl Slice {
         };
         let hash = value_hash(value);
         let leaf = &mut self.leaves[id as usize];
-        leaf.calls += count;
+        leaf.calls = leaf.calls.saturating_add(count);
         leaf.distinct.insert(hash);
         let value_id = match leaf.intern(value, hash, count) {
             Some(v) => v,
@@ -467,7 +476,7 @@ impl Slice {
     }
 
     fn add(&mut self, call: &Call, source: Option<&str>) {
-        self.calls += call.count;
+        self.calls = self.calls.saturating_add(call.count);
         let server = match self.servers.iter().position(|s| *s == call.server) {
             Some(i) => i as u32,
             None => {
@@ -590,8 +599,7 @@ fn insert_type(node: &mut Inferred, path: &[String], ty: &Inferred) {
 impl Summary {
     /// Fold one call in. `source` is the batch's node id, when known.
     pub fn add(&mut self, call: &Call, source: Option<&str>) {
-        self.calls += call.count;
-        self.lines += 1;
+        self.calls = self.calls.saturating_add(call.count);
         let tools = match self.agents.get_mut(call.agent.as_str()) {
             Some(t) => t,
             None => self.agents.entry(call.agent.clone()).or_default(),
