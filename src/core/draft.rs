@@ -131,16 +131,18 @@ fn condition_docs(path: &[String], ty: &ArgType, condition: &Condition) -> Vec<D
             }]
         }
         Condition::Like { patterns, guards } => {
-            let mut likes: Vec<String> = patterns
-                .iter()
-                .map(|p| format!("{expr} like {}", pattern(p)))
-                .collect();
-            let mut out = vec![if likes.len() == 1 {
-                Doc::Atom(likes.remove(0))
+            let mut out = vec![if let [only] = patterns.as_slice() {
+                Doc::Like {
+                    subject: expr.clone(),
+                    pattern: pattern(only),
+                }
             } else {
                 Doc::Or {
                     not: false,
-                    items: likes,
+                    items: patterns
+                        .iter()
+                        .map(|p| format!("{expr} like {}", pattern(p)))
+                        .collect(),
                 }
             }];
             if !guards.is_empty() {

@@ -4,14 +4,12 @@
 //! of drafting a fleet. Drafted conditions come in a handful of forms, and for
 //! those the formatter's layout is simple: a group stays on one line when it
 //! fits in 100 columns, else it breaks in a fixed way. This module reproduces
-//! that; where it cannot be sure (a line that lands within a few columns of
-//! the limit, an atom too long for any line) it says so and the caller runs
-//! the real formatter. A test checks the layouts against the formatter.
+//! that; where it cannot be sure (an atom too long for any line) it says so
+//! and the caller runs the real formatter. Tests check the layouts against
+//! the formatter, here and on whole drafted fleets (`tests/formatting.rs`).
 
 /// Line width the formatter is run with.
 pub const LINE_WIDTH: usize = 100;
-/// Within this many columns of the limit, the formatter's accounting decides.
-const UNSURE: usize = 3;
 
 /// One `&&` operand of a drafted condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +26,8 @@ pub enum Doc {
     },
     /// `(if guard then c1 && c2 else true)`.
     If { guard: String, then: Vec<Doc> },
+    /// `subject like "pattern"`.
+    Like { subject: String, pattern: String },
 }
 
 impl Doc {
@@ -38,6 +38,7 @@ impl Doc {
             Doc::Or { not, items } => format!("{}({})", if *not { "!" } else { "" }, items.join(" || ")),
             Doc::List { items, method, arg } => format!("[{}].{method}({arg})", items.join(", ")),
             Doc::If { guard, then } => format!("(if {guard} then {} else true)", join_flat(then)),
+            Doc::Like { subject, pattern } => format!("{subject} like {pattern}"),
         }
     }
 }
@@ -57,13 +58,10 @@ struct Printer {
 }
 
 impl Printer {
-    /// Does `len` columns starting at `column` fit? Notes when it is a close call.
-    fn fits(&mut self, column: usize, len: usize) -> bool {
-        let end = column + len;
-        if end.abs_diff(LINE_WIDTH) <= UNSURE {
-            self.sure = false;
-        }
-        end <= LINE_WIDTH
+    /// Does `len` columns starting at `column` fit? The formatter counts the
+    /// whole line, trailing ` &&`, `)` or `;` included, against the width.
+    fn fits(&self, column: usize, len: usize) -> bool {
+        column + len <= LINE_WIDTH
     }
 
     fn line(&mut self, indent: usize, text: &str) {
@@ -89,6 +87,11 @@ impl Printer {
                 self.sure = false;
                 self.line(indent, &format!("{flat}{trailing}"));
             }
+            Doc::Like { subject, pattern } => {
+                self.line(indent, subject);
+                self.line(indent, "like");
+                self.line(indent, &format!("{pattern}{trailing}"));
+            }
             Doc::Or { not, items } => {
                 let open = if *not { "!(" } else { "(" };
                 for (i, item) in items.iter().enumerate() {
@@ -102,11 +105,6 @@ impl Printer {
                 }
             }
             Doc::List { items, method, arg } => {
-                // Only a list too long for its line is certain to break this way.
-                let list = format!("[{}]", items.join(", "));
-                if self.fits(indent, width(&list)) {
-                    self.sure = false;
-                }
                 for (i, item) in items.iter().enumerate() {
                     let (lead, pad) = if i == 0 { ("[", indent) } else { ("", indent + 1) };
                     let tail = if i + 1 == items.len() {
@@ -144,9 +142,18 @@ pub fn rule(head: &str, conditions: &[Doc]) -> (String, bool) {
         out: String::new(),
         sure: true,
     };
-    let one_line = format!("when {{ {} }};", join_flat(conditions));
-    if p.fits(0, width(&one_line)) {
-        return (format!("{head}\n{one_line}"), p.sure);
+    // `when { … };` on one line; else the braced body alone on the next line;
+    // else the conjunction alone on a line inside the braces; else one operand per line.
+    let body = format!("{{ {} }};", join_flat(conditions));
+    if p.fits(0, width(&body) + "when ".len()) {
+        return (format!("{head}\nwhen {body}"), true);
+    }
+    if p.fits(0, width(&body)) {
+        return (format!("{head}\nwhen\n{body}"), true);
+    }
+    let conjunction = join_flat(conditions);
+    if p.fits(2, width(&conjunction)) {
+        return (format!("{head}\nwhen\n{{\n  {conjunction}\n}};"), true);
     }
     for (i, condition) in conditions.iter().enumerate() {
         let tail = if i + 1 == conditions.len() { "" } else { " &&" };
@@ -180,6 +187,21 @@ mod tests {
             .collect();
         let cases = vec![
             vec![Doc::Atom("context.input has to".into())],
+            // The conjunction fits on a line inside the braces.
+            vec![
+                Doc::Atom("context.input has channel".into()),
+                Doc::Atom(format!("{} == \"#pipeline-review-and-more\"", input("channel"))),
+                Doc::Atom("context.input has text".into()),
+            ],
+            // Too long after `when `, short enough on a line of its own.
+            vec![
+                Doc::Atom("context.input has schema".into()),
+                Doc::List {
+                    items: vec!["\"analytics\"".into(), "\"marts\"".into(), "\"staging\"".into()],
+                    method: "contains",
+                    arg: input("schema_name_x"),
+                },
+            ],
             vec![
                 Doc::Atom("context.input has to".into()),
                 Doc::Or {
@@ -229,9 +251,8 @@ mod tests {
         for conditions in cases {
             let (text, sure) = rule(HEAD, &conditions);
             let text = format!("@id(\"a/b/1\")\n{text}\n");
-            if sure {
-                assert_eq!(format(&text), text, "layout differs from the formatter's");
-            }
+            assert!(sure, "expected a certain layout for:\n{text}");
+            assert_eq!(format(&text), text, "layout differs from the formatter's");
         }
     }
 }
