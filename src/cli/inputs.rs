@@ -5,7 +5,7 @@ use super::InputError;
 use crate::core::catalogue::{self, Catalogue};
 use crate::core::config::DraftingConfig;
 use crate::core::draft::FileChange;
-use crate::core::observation::{parse_document, parse_line, Line, Origin};
+use crate::core::observation::{parse_document, parse_line, Line, ObservationError, Origin};
 use crate::core::policies::{RepoFiles, AGENTS_DIR, SCHEMA_PATH};
 use crate::core::summary::Summary;
 use anyhow::Context;
@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Mutex};
 
 /// Fold observation files (or `-` for standard input) into one summary.
 /// `.jsonl` streams line by line, so memory follows distinct shapes, not file size.
@@ -49,29 +51,114 @@ fn read_observations(name: &str, mut reader: impl BufRead, summary: &mut Summary
             .map_err(|e| InputError(e.to_string()))?;
         return Ok(());
     }
-    let mut line = first;
-    loop {
-        let trimmed = line.trim();
-        if !trimmed.is_empty() {
-            let origin = Origin {
-                source: name.to_string(),
-                line: Some(line_no),
-            };
-            match parse_line(&origin, trimmed).map_err(|e| InputError(e.to_string()))? {
-                Line::Call(call) => summary.add(&call, None),
-                Line::Batch(batch) => {
-                    let source = Some(batch.source.as_str()).filter(|s| !s.is_empty());
-                    for call in &batch.calls {
-                        summary.add(call, source);
+    read_lines_in_parallel(name, first, line_no, reader, summary)
+}
+
+/// Lines handed to a worker: the number of the first, and the lines.
+type Chunk = (usize, Vec<String>);
+const CHUNK_LINES: usize = 2048;
+
+fn add_line(name: &str, line_no: usize, text: &str, summary: &mut Summary) -> Result<(), ObservationError> {
+    let origin = Origin {
+        source: name.to_string(),
+        line: Some(line_no),
+    };
+    match parse_line(&origin, text)? {
+        Line::Call(call) => summary.add(&call, None),
+        Line::Batch(batch) => {
+            let source = Some(batch.source.as_str()).filter(|s| !s.is_empty());
+            for call in &batch.calls {
+                summary.add(call, source);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parse and summarise JSONL on every core: one reader hands chunks of lines
+/// to workers that each keep a summary, merged at the end (merging does not
+/// depend on how lines were split). The first bad line, by line number, is
+/// the one reported.
+fn read_lines_in_parallel(
+    name: &str,
+    first: String,
+    first_line: usize,
+    mut reader: impl BufRead,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let (send, receive) = mpsc::sync_channel::<Chunk>(workers * 2);
+    let receive = Mutex::new(receive);
+    let failed = AtomicBool::new(false);
+    let results: Vec<(Summary, Option<ObservationError>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut part = Summary::default();
+                    loop {
+                        let Ok((start, lines)) = receive.lock().expect("reader alive").recv() else {
+                            return (part, None);
+                        };
+                        for (i, line) in lines.iter().enumerate() {
+                            let text = line.trim();
+                            if text.is_empty() {
+                                continue;
+                            }
+                            if let Err(e) = add_line(name, start + i, text, &mut part) {
+                                failed.store(true, Ordering::Relaxed);
+                                return (part, Some(e));
+                            }
+                        }
                     }
+                })
+            })
+            .collect();
+        let mut chunk = (first_line, vec![first]);
+        let mut line_no = first_line;
+        let mut read_error = None;
+        while !failed.load(Ordering::Relaxed) {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) => break,
+                Ok(_) => {
+                    line_no += 1;
+                    chunk.1.push(line);
+                    if chunk.1.len() == CHUNK_LINES {
+                        let next = (line_no + 1, Vec::with_capacity(CHUNK_LINES));
+                        if send.send(std::mem::replace(&mut chunk, next)).is_err() {
+                            break;
+                        }
+                    }
+                }
+                Err(e) => {
+                    read_error = Some(e);
+                    break;
                 }
             }
         }
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
+        if !chunk.1.is_empty() {
+            let _ = send.send(chunk);
         }
-        line_no += 1;
+        drop(send);
+        let results = handles
+            .into_iter()
+            .map(|h| h.join().expect("reader worker panicked"))
+            .collect();
+        if let Some(e) = read_error {
+            return Err(e);
+        }
+        Ok(results)
+    })?;
+    let mut errors = Vec::new();
+    for (part, error) in results {
+        summary.merge(part);
+        errors.extend(error);
+    }
+    match errors.into_iter().min_by_key(|e| e.origin.line) {
+        Some(e) => Err(InputError(e.to_string()).into()),
+        None => Ok(()),
     }
 }
 

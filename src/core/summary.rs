@@ -186,6 +186,12 @@ impl Table {
     pub fn is_exact(&self) -> bool {
         matches!(self, Table::Exact(..))
     }
+
+    fn entries_mut(&mut self) -> &mut [Entry] {
+        match self {
+            Table::Exact(e, _) | Table::Keys(e, _) => e,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -210,6 +216,13 @@ impl DistinctCount {
         if let Err(i) = self.smallest.binary_search(&hash) {
             self.smallest.insert(i, hash);
             self.smallest.truncate(KMV_K);
+        }
+    }
+
+    /// The sketch of the union of both inputs.
+    fn merge(&mut self, other: &DistinctCount) {
+        for &h in &other.smallest {
+            self.insert(h);
         }
     }
 
@@ -348,6 +361,9 @@ impl Leaf {
     }
 
     /// Switch to structural keys; returns old index → new index.
+    /// Keys are classified the way key tables classify every later value
+    /// (free text unscanned), so the table does not depend on which values
+    /// happened to arrive while it was still exact.
     fn summarise(&mut self) -> Option<Vec<u32>> {
         let Table::Exact(entries, _) = &self.table else {
             return None;
@@ -356,17 +372,22 @@ impl Leaf {
         let mut index: HashMap<Shape, u32> = HashMap::default();
         let mut remap = Vec::with_capacity(entries.len());
         for e in entries {
-            let id = *index.entry(e.shape.clone()).or_insert_with(|| {
-                keys.push(Entry {
-                    value: e.value.clone(),
-                    high: None,
-                    shape: e.shape.clone(),
-                    secret: false,
-                    count: 0,
-                });
-                keys.len() as u32 - 1
-            });
-            keys[id as usize].secret |= e.secret;
+            let (shape, secret) = classify_value(self.secret_name, &e.value, false);
+            let id = match index.get(&shape) {
+                Some(&id) => id,
+                None => {
+                    keys.push(Entry {
+                        value: e.value.clone(),
+                        high: None,
+                        shape: shape.clone(),
+                        secret: false,
+                        count: 0,
+                    });
+                    index.insert(shape, keys.len() as u32 - 1);
+                    keys.len() as u32 - 1
+                }
+            };
+            keys[id as usize].secret |= secret;
             absorb(&mut keys[id as usize], &e.value, e.count);
             remap.push(id);
         }
@@ -477,13 +498,7 @@ impl Slice {
 
     fn add(&mut self, call: &Call, source: Option<&str>) {
         self.calls = self.calls.saturating_add(call.count);
-        let server = match self.servers.iter().position(|s| *s == call.server) {
-            Some(i) => i as u32,
-            None => {
-                self.servers.push(call.server.clone());
-                self.servers.len() as u32 - 1
-            }
-        };
+        let server = self.server_index(&call.server);
         let mut cells = Vec::with_capacity(call.args.len());
         self.walk(&mut Vec::new(), &call.args, call.count, &mut cells);
         cells.sort_unstable();
@@ -507,6 +522,96 @@ impl Slice {
             .merge(&stats);
         if self.shapes.len() > SHAPES_PER_SLICE {
             self.shed_shapes();
+        }
+    }
+
+    fn server_index(&mut self, server: &str) -> u32 {
+        match self.servers.iter().position(|s| s == server) {
+            Some(i) => i as u32,
+            None => {
+                self.servers.push(server.to_string());
+                self.servers.len() as u32 - 1
+            }
+        }
+    }
+
+    /// Intern one of another summary's entries into `leaf`; `pending` holds
+    /// value indices already mapped, re-keyed if the leaf is summarised.
+    fn absorb_entry(&mut self, leaf: u32, entry: &Entry, from_keys: bool, pending: &mut [(u32, u32)]) -> u32 {
+        let hash = value_hash(&entry.value);
+        let id = match self.leaves[leaf as usize].intern(&entry.value, hash, entry.count) {
+            Some(id) => id,
+            None => {
+                self.summarise_leaf(leaf, pending);
+                self.leaves[leaf as usize]
+                    .intern(&entry.value, hash, entry.count)
+                    .expect("key tables always accept")
+            }
+        };
+        let table = &mut self.leaves[leaf as usize].table;
+        if let Some(high) = &entry.high {
+            if let Table::Keys(entries, _) = table {
+                absorb(&mut entries[id as usize], high, 0);
+            }
+        }
+        // A key entry's secrecy covers values this leaf never saw itself; an
+        // exact entry's is recomputed by `intern`, the way this table sees values.
+        if from_keys {
+            table.entries_mut()[id as usize].secret |= entry.secret;
+        }
+        id
+    }
+
+    /// Fold in another summary's calls to the same (agent, tool).
+    fn merge(&mut self, other: Slice) {
+        self.calls = self.calls.saturating_add(other.calls);
+        let servers: Vec<u32> = other.servers.iter().map(|s| self.server_index(s)).collect();
+        // Per leaf of `other`: its index here, and its value indices here.
+        let mut leaf_map = Vec::with_capacity(other.leaves.len());
+        let mut value_maps = Vec::with_capacity(other.leaves.len());
+        for leaf in &other.leaves {
+            let path: Vec<&str> = leaf.path.iter().map(String::as_str).collect();
+            let id = match self.lookup(&path) {
+                Some(id) => id,
+                None => self.leaf_id(&path),
+            };
+            {
+                let mine = &mut self.leaves[id as usize];
+                mine.ty = mine.ty.merge(&leaf.ty);
+                mine.calls = mine.calls.saturating_add(leaf.calls);
+                mine.distinct.merge(&leaf.distinct);
+            }
+            if !leaf.table.is_exact() {
+                self.summarise_leaf(id, &mut []);
+            }
+            let mut mapped: Vec<(u32, u32)> = Vec::with_capacity(leaf.table.entries().len());
+            for entry in leaf.table.entries() {
+                let v = self.absorb_entry(id, entry, !leaf.table.is_exact(), &mut mapped);
+                mapped.push((id, v));
+            }
+            leaf_map.push(id);
+            value_maps.push(mapped.into_iter().map(|(_, v)| v).collect::<Vec<u32>>());
+        }
+        // Each leaf's values were mapped after its last summarising, so the maps hold.
+        for (key, stats) in other.shapes {
+            let mut cells: Vec<(u32, u32)> = key
+                .cells
+                .iter()
+                .map(|&(l, v)| (leaf_map[l as usize], value_maps[l as usize][v as usize]))
+                .collect();
+            cells.sort_unstable();
+            let key = ShapeKey {
+                server: servers[key.server as usize],
+                cells,
+            };
+            self.shapes.entry(key).or_default().merge(&stats);
+        }
+        while self.shapes.len() > SHAPES_PER_SLICE {
+            let before = self.shapes.len();
+            self.shed_shapes();
+            if self.shapes.len() == before {
+                break;
+            }
         }
     }
 
@@ -609,6 +714,23 @@ impl Summary {
             None => tools.entry(call.tool.clone()).or_default(),
         };
         slice.add(call, source);
+    }
+
+    /// Fold in a summary of other calls (another thread's share of the input).
+    /// The result does not depend on how calls were split or ordered.
+    pub fn merge(&mut self, other: Summary) {
+        self.calls = self.calls.saturating_add(other.calls);
+        for (agent, tools) in other.agents {
+            let mine = self.agents.entry(agent).or_default();
+            for (tool, slice) in tools {
+                match mine.entry(tool) {
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(slice);
+                    }
+                    std::collections::hash_map::Entry::Occupied(mut o) => o.get_mut().merge(slice),
+                }
+            }
+        }
     }
 
     /// Every (agent, tool, slice), sorted for deterministic output.
