@@ -94,16 +94,6 @@ pub fn classify(value: &Value, scan_free_text: bool) -> (Shape, bool) {
     }
 }
 
-/// The shape of a JSON value.
-pub fn shape(value: &Value) -> Shape {
-    classify(value, true).0
-}
-
-/// The shape of a string value.
-pub fn string_shape(s: &str) -> Shape {
-    string_class(s, true).0
-}
-
 /// Text with spaces is free text, unless it starts with a date.
 fn text_or_date(s: &str) -> Shape {
     if looks_like_date(s) {
@@ -339,6 +329,10 @@ pub fn guard_parts(guard: &str) -> Vec<PatternPart> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn string_shape(s: &str) -> Shape {
+        string_class(s, true).0
+    }
     use crate::core::syntax::pattern_matches;
 
     #[test]

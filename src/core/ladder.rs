@@ -366,7 +366,8 @@ mod tests {
             .map(|v| Entry {
                 value: v.clone(),
                 high: None,
-                shape: classify::shape(v),
+                hash: crate::core::summary::value_hash(v),
+                shape: classify::classify(v, true).0,
                 secret: crate::core::secrets::contains_secret(&v.to_string()),
                 count: 1,
             })

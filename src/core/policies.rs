@@ -232,6 +232,7 @@ impl Policies {
         Some(all)
     }
 
+    /// The rule with this id.
     pub fn rule(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id.to_string() == id)
     }

@@ -170,6 +170,8 @@ pub struct Entry {
     pub value: Value,
     /// For number keys: the largest value, so replay can test both ends.
     pub high: Option<Value>,
+    /// `value_hash(&value)`, kept so representatives are compared without rehashing.
+    pub hash: u64,
     pub shape: Shape,
     /// The value (or one the key stands for) contains a secret: never list it.
     pub secret: bool,
@@ -326,6 +328,7 @@ impl Leaf {
                 entries.push(Entry {
                     value: value.clone(),
                     high: None,
+                    hash,
                     secret,
                     shape,
                     count,
@@ -344,6 +347,7 @@ impl Leaf {
                         entries.push(Entry {
                             value: value.clone(),
                             high: None,
+                            hash,
                             shape: shape.clone(),
                             secret,
                             count: 0,
@@ -354,7 +358,7 @@ impl Leaf {
                     }
                 };
                 entries[id as usize].secret |= secret;
-                absorb(&mut entries[id as usize], value, count);
+                absorb(&mut entries[id as usize], value, hash, count);
                 Some(id)
             }
         }
@@ -379,6 +383,7 @@ impl Leaf {
                     keys.push(Entry {
                         value: e.value.clone(),
                         high: None,
+                        hash: e.hash,
                         shape: shape.clone(),
                         secret: false,
                         count: 0,
@@ -388,7 +393,7 @@ impl Leaf {
                 }
             };
             keys[id as usize].secret |= secret;
-            absorb(&mut keys[id as usize], &e.value, e.count);
+            absorb(&mut keys[id as usize], &e.value, e.hash, e.count);
             remap.push(id);
         }
         self.table = Table::Keys(keys, index);
@@ -399,14 +404,16 @@ impl Leaf {
 /// Count a value into a key entry. Representatives are chosen by content, not
 /// arrival (numbers: smallest and largest; others: smallest hash), so the
 /// summary is the same whatever order the calls come in.
-fn absorb(entry: &mut Entry, value: &Value, count: u64) {
+fn absorb(entry: &mut Entry, value: &Value, hash: u64, count: u64) {
     entry.count = entry.count.saturating_add(count);
-    if !value.is_number() && value_hash(value) < value_hash(&entry.value) {
+    if !value.is_number() && hash < entry.hash {
         entry.value = value.clone();
+        entry.hash = hash;
     }
     if value.is_number() {
         if as_f64(value) < as_f64(&entry.value) {
             entry.value = value.clone();
+            entry.hash = hash;
         }
         let high = entry.high.get_or_insert_with(|| value.clone());
         if as_f64(value) > as_f64(high) {
@@ -538,7 +545,7 @@ impl Slice {
     /// Intern one of another summary's entries into `leaf`; `pending` holds
     /// value indices already mapped, re-keyed if the leaf is summarised.
     fn absorb_entry(&mut self, leaf: u32, entry: &Entry, from_keys: bool, pending: &mut [(u32, u32)]) -> u32 {
-        let hash = value_hash(&entry.value);
+        let hash = entry.hash;
         let id = match self.leaves[leaf as usize].intern(&entry.value, hash, entry.count) {
             Some(id) => id,
             None => {
@@ -551,7 +558,7 @@ impl Slice {
         let table = &mut self.leaves[leaf as usize].table;
         if let Some(high) = &entry.high {
             if let Table::Keys(entries, _) = table {
-                absorb(&mut entries[id as usize], high, 0);
+                absorb(&mut entries[id as usize], high, value_hash(high), 0);
             }
         }
         // A key entry's secrecy covers values this leaf never saw itself; an
