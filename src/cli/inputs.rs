@@ -5,7 +5,7 @@ use super::InputError;
 use crate::core::catalogue::{self, Catalogue};
 use crate::core::config::DraftingConfig;
 use crate::core::draft::FileChange;
-use crate::core::observation::{parse_document, parse_line, Line, ObservationError, Origin};
+use crate::core::observation::{parse_batch, parse_line, Batch, Line, ObservationError, Origin};
 use crate::core::policies::{RepoFiles, AGENTS_DIR, SCHEMA_PATH};
 use crate::core::summary::Summary;
 use anyhow::Context;
@@ -46,9 +46,12 @@ fn read_observations(name: &str, mut reader: impl BufRead, summary: &mut Summary
     if serde_json::from_str::<serde_json::Value>(first.trim()).is_err() {
         let mut rest = String::new();
         reader.read_to_string(&mut rest)?;
-        let text = first + &rest;
-        parse_document(name, &text, |call, source| summary.add(call, source))
-            .map_err(|e| InputError(e.to_string()))?;
+        let origin = Origin {
+            source: name.to_string(),
+            line: None,
+        };
+        let batch = parse_batch(&origin, &(first + &rest)).map_err(|e| InputError(e.to_string()))?;
+        add_batch(&batch, summary);
         return Ok(());
     }
     read_lines_in_parallel(name, first, line_no, reader, summary)
@@ -65,14 +68,16 @@ fn add_line(name: &str, line_no: usize, text: &str, summary: &mut Summary) -> Re
     };
     match parse_line(&origin, text)? {
         Line::Call(call) => summary.add(&call, None),
-        Line::Batch(batch) => {
-            let source = Some(batch.source.as_str()).filter(|s| !s.is_empty());
-            for call in &batch.calls {
-                summary.add(call, source);
-            }
-        }
+        Line::Batch(batch) => add_batch(&batch, summary),
     }
     Ok(())
+}
+
+fn add_batch(batch: &Batch, summary: &mut Summary) {
+    let source = Some(batch.source.as_str()).filter(|s| !s.is_empty());
+    for call in &batch.calls {
+        summary.add(call, source);
+    }
 }
 
 /// Parse and summarise JSONL on every core: one reader hands chunks of lines

@@ -337,53 +337,6 @@ pub fn parse_line(origin: &Origin, text: &str) -> Result<Line, ObservationError>
     parse_call(origin, text).map(Line::Call)
 }
 
-/// Parse a whole observation document: `.jsonl` of calls or batches, or one
-/// (possibly pretty-printed) batch. `visit` sees each call with its batch's source.
-pub fn parse_document(
-    source: &str,
-    text: &str,
-    mut visit: impl FnMut(&Call, Option<&str>),
-) -> Result<usize, ObservationError> {
-    let trimmed = text.trim_start();
-    let first_line = trimmed.lines().next().unwrap_or("");
-    let single_document = trimmed.starts_with('{') && serde_json::from_str::<Value>(first_line).is_err();
-    if single_document {
-        let origin = Origin {
-            source: source.to_string(),
-            line: None,
-        };
-        let batch = parse_batch(&origin, text)?;
-        for call in &batch.calls {
-            visit(call, Some(batch.source.as_str()).filter(|s| !s.is_empty()));
-        }
-        return Ok(batch.calls.len());
-    }
-    let mut n = 0;
-    for (index, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let origin = Origin {
-            source: source.to_string(),
-            line: Some(index + 1),
-        };
-        match parse_line(&origin, line)? {
-            Line::Call(call) => {
-                visit(&call, None);
-                n += 1;
-            }
-            Line::Batch(batch) => {
-                for call in &batch.calls {
-                    visit(call, Some(batch.source.as_str()).filter(|s| !s.is_empty()));
-                }
-                n += batch.calls.len();
-            }
-        }
-    }
-    Ok(n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,21 +396,19 @@ mod tests {
     }
 
     #[test]
-    fn documents_accept_jsonl_batches_and_pretty_batches() {
-        let jsonl = "{\"agent\":\"a\",\"tool\":\"t\",\"args\":{}}\n\n{\"source\":\"n\",\"calls\":[{\"agent\":\"b\",\"tool\":\"t\",\"args\":{}}]}\n";
-        let mut seen = vec![];
-        let n = parse_document("x", jsonl, |c, s| {
-            seen.push((c.agent.clone(), s.map(str::to_string)))
-        })
-        .unwrap();
-        assert_eq!(n, 2);
-        assert_eq!(seen, vec![("a".into(), None), ("b".into(), Some("n".into()))]);
+    fn lines_are_calls_or_whole_batches() {
+        let call = parse_line(&origin(), r#"{"agent":"a","tool":"t","args":{}}"#).unwrap();
+        assert!(matches!(call, Line::Call(c) if c.agent == "a"));
+        let batch = r#"{"source":"n","calls":[{"agent":"b","tool":"t","args":{}}]}"#;
+        let Line::Batch(b) = parse_line(&origin(), batch).unwrap() else {
+            panic!("a batch line")
+        };
+        assert_eq!((b.source.as_str(), b.calls.len()), ("n", 1));
+        // A call whose arguments happen to be named `calls` is still a call.
+        let tricky = r#"{"agent":"a","tool":"t","args":{"calls":[]}}"#;
+        assert!(matches!(parse_line(&origin(), tricky).unwrap(), Line::Call(_)));
         let pretty =
             "{\n  \"source\": \"n\",\n  \"calls\": [\n {\"agent\":\"c\",\"tool\":\"t\",\"args\":{}}\n ]\n}\n";
-        let n = parse_document("x", pretty, |_, _| {}).unwrap();
-        assert_eq!(n, 1);
-        let bad = "{\"agent\":\"a\",\"tool\":\"t\",\"args\":{}}\n{not json\n";
-        let e = parse_document("obs.jsonl", bad, |_, _| {}).unwrap_err();
-        assert_eq!(e.origin.line, Some(2));
+        assert_eq!(parse_batch(&origin(), pretty).unwrap().calls.len(), 1);
     }
 }
