@@ -4,22 +4,18 @@
 //! cargo bench --bench presets -- [agents] [calls-per-agent] [seed]
 
 use shadowdraft::core::catalogue;
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::call;
 use shadowdraft::core::check::{load, Decider};
 use shadowdraft::core::config::{DraftingConfig, Preset};
 use shadowdraft::core::draft::{draft, DraftInput};
-use shadowdraft::core::observation::{parse_call, Call, Origin};
+use shadowdraft::core::observation::Call;
 use shadowdraft::core::policies::RepoFiles;
 use shadowdraft::core::summary::Summary;
 use shadowdraft::fleet::{Fleet, FleetSpec, Split};
 use std::collections::BTreeMap;
-
-fn call(value: &serde_json::Value) -> Call {
-    let origin = Origin {
-        source: "fleet".into(),
-        line: None,
-    };
-    parse_call(&origin, &value.to_string()).expect("fleet calls are valid")
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
@@ -67,18 +63,7 @@ fn main() {
             config: &config,
         })
         .expect("draft");
-        let drafted = RepoFiles {
-            schema: d
-                .changes
-                .get("policies/schema.cedarschema")
-                .map(|c| c.after.clone()),
-            agents: d
-                .changes
-                .iter()
-                .filter(|(p, _)| p.starts_with("policies/agents/"))
-                .map(|(p, c)| (p.clone(), c.after.clone()))
-                .collect(),
-        };
+        let drafted = common::applied(&files, &d);
         let repo = load(&drafted).expect("drafted repository loads");
         let mut decider = Decider::new(&repo);
         let (mut legit, mut legit_ok, mut novel, mut novel_ok) = (0, 0, 0, 0);
