@@ -4,6 +4,7 @@
 use super::mapping;
 use super::observation::Call;
 use super::policies::{Policies, RepoFiles, SCHEMA_PATH};
+use super::projection;
 use super::replay::{authorize, explain_miss, Miss};
 use super::schema::Schema;
 use super::summary::Summary;
@@ -123,12 +124,18 @@ pub fn check(files: &RepoFiles, summary: Option<&Summary>) -> CheckReport {
         return report;
     };
     for (agent, tool, slice) in summary.slices() {
+        let indices = repo.policies.slice_indices(agent, tool);
         let set = repo.policies.slice(agent, tool);
         let mut shapes: Vec<_> = slice.shapes.iter().collect();
         shapes.sort_by(|a, b| a.0.cmp(b.0));
-        for (key, stats) in shapes {
-            report.shapes_replayed += 1;
-            report.calls_replayed += stats.count;
+        report.shapes_replayed += shapes.len();
+        let keys: Vec<_> = shapes.iter().map(|(k, _)| *k).collect();
+        let reads = repo.policies.reads(&indices);
+        // Shapes the slice's rules cannot tell apart are decided once, as drafting does.
+        for members in projection::group(slice, &keys, reads.as_deref()) {
+            let calls: u64 = members.iter().map(|&i| shapes[i].1.count).sum();
+            report.calls_replayed += calls;
+            let key = keys[members[0]];
             let server = &slice.servers[key.server as usize];
             for args in slice.representatives(key) {
                 let why = match mapping::request(agent, tool, server, &args, &repo.schema) {
@@ -143,7 +150,7 @@ pub fn check(files: &RepoFiles, summary: Option<&Summary>) -> CheckReport {
                         agent: agent.to_string(),
                         tool: tool.to_string(),
                         server: server.clone(),
-                        calls: stats.count,
+                        calls,
                         args: args_text(&args),
                         why,
                     });
