@@ -9,7 +9,16 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 /// Templates are compiled into the binary so it renders the same anywhere.
-const TEMPLATES: &[(&str, &str)] = &[("evidence.md.j2", include_str!("../templates/evidence.md.j2"))];
+const TEMPLATES: &[(&str, &str)] = &[
+    ("evidence.md.j2", include_str!("../templates/evidence.md.j2")),
+    ("proposal.md.j2", include_str!("../templates/proposal.md.j2")),
+    ("takeover-comment.md.j2", include_str!("../templates/takeover-comment.md.j2")),
+];
+
+/// GitHub refuses PR bodies and comments longer than this many characters.
+pub const BODY_LIMIT: usize = 65_536;
+const BEGIN: &str = "<!-- shadowdraft:begin -->";
+const END: &str = "<!-- shadowdraft:end -->";
 
 /// Escape text for one Markdown table cell.
 fn cell(text: String) -> String {
@@ -66,9 +75,121 @@ pub fn diff(changes: &BTreeMap<String, FileChange>) -> String {
     out
 }
 
+/// What a proposal (or a comment with new evidence) is rendered from.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProposalView {
+    pub agent: String,
+    pub base: String,
+    pub branch: String,
+    pub window_days: u32,
+    pub window_start: String,
+    pub window_end: String,
+    /// The evidence, already rendered.
+    pub evidence: String,
+    pub diff: String,
+    pub files: usize,
+    /// Identifies this draft's content; a proposal whose body carries it is up to date.
+    pub digest: String,
+    /// Authors of commits on the branch that are not the bot's.
+    pub foreign: Vec<String>,
+}
+
+/// The bot's section of the PR body, between its markers, within GitHub's limit.
+pub fn proposal(view: &ProposalView) -> String {
+    within_limit("proposal.md.j2", view)
+}
+
+/// The comment posted instead of rewriting a branch someone else pushed to.
+pub fn takeover_comment(view: &ProposalView) -> String {
+    within_limit("takeover-comment.md.j2", view)
+}
+
+/// The marker a body or comment carries when it shows the draft with `digest`.
+pub fn digest_marker(digest: &str) -> String {
+    format!("shadowdraft:digest:{digest}")
+}
+
+/// The marker of a comment that showed the draft with `digest`.
+pub fn comment_marker(digest: &str) -> String {
+    format!("shadowdraft:comment:{digest}")
+}
+
+fn render_view(template: &str, view: &ProposalView) -> String {
+    let fence = "`".repeat(longest_backtick_run(&view.diff).max(2) + 1);
+    ENV.get_template(template)
+        .and_then(|t| t.render(minijinja::context! { fence => fence, ..Value::from_serialize(view) }))
+        .expect("the proposal model fits the bundled template")
+}
+
+/// Render; when too long, drop the diff (the PR shows it anyway), then cut the evidence.
+fn within_limit(template: &str, view: &ProposalView) -> String {
+    let room = BODY_LIMIT - 2_000;
+    let text = render_view(template, view);
+    if text.chars().count() <= room {
+        return text;
+    }
+    let mut short = view.clone();
+    short.diff = "(too long for this description: see the changed files)".into();
+    let text = render_view(template, &short);
+    let excess = text.chars().count().saturating_sub(room);
+    if excess == 0 {
+        return text;
+    }
+    let keep = short.evidence.chars().count().saturating_sub(excess + 200);
+    short.evidence = short.evidence.chars().take(keep).collect::<String>()
+        + "\n\n… evidence cut to fit GitHub's limit; `shadowdraft draft` prints all of it.";
+    render_view(template, &short)
+}
+
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
+/// Replace the bot's section of an existing body, keeping what people wrote around it.
+pub fn replace_section(body: &str, section: &str) -> String {
+    match (body.find(BEGIN), body.find(END)) {
+        (Some(start), Some(end)) if start < end => {
+            format!("{}{}{}", &body[..start], section.trim_end(), &body[end + END.len()..])
+        }
+        _ if body.trim().is_empty() => section.to_string(),
+        _ => format!("{}\n\n{}", body.trim_end(), section),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn updates_replace_only_the_bots_section() {
+        let old = format!("Reviewer notes above.\n\n{BEGIN}\nold evidence\n{END}\n\nand below.");
+        let new = replace_section(&old, &format!("{BEGIN}\nnew evidence\n{END}\n"));
+        assert_eq!(new, format!("Reviewer notes above.\n\n{BEGIN}\nnew evidence\n{END}\n\nand below."));
+        assert_eq!(replace_section("", "x"), "x");
+    }
+
+    #[test]
+    fn long_bodies_fit_githubs_limit_and_fences_outlast_the_diff() {
+        let view = ProposalView {
+            agent: "a".into(),
+            base: "main".into(),
+            branch: "shadowdraft/a".into(),
+            window_days: 14,
+            window_start: "s".into(),
+            window_end: "e".into(),
+            evidence: "row\n".repeat(30_000),
+            diff: "+ `````x".into(),
+            files: 1,
+            digest: "d".into(),
+            foreign: vec![],
+        };
+        let body = proposal(&view);
+        assert!(body.chars().count() <= BODY_LIMIT);
+        assert!(body.contains(&digest_marker("d")));
+        assert!(body.contains("evidence cut"));
+        let small = proposal(&ProposalView { evidence: "e".into(), ..view });
+        assert!(small.contains("``````diff"), "{small}");
+    }
 
     #[test]
     fn cells_cannot_break_the_table() {

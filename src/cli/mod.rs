@@ -4,9 +4,11 @@
 
 mod check;
 mod draft;
+mod example;
 mod explain;
 mod fleet;
 mod inputs;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -27,6 +29,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Serve(serve::Args),
     Draft(draft::Args),
     Check(check::Args),
     Explain(explain::Args),
@@ -44,6 +47,7 @@ pub struct InputError(pub String);
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
         Command::Draft(args) => draft::run(args),
         Command::Check(args) => check::run(args),
         Command::Explain(args) => explain::run(args),

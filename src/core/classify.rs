@@ -12,7 +12,7 @@ use serde_json::Value;
 const MAX_KEY_DIRS: usize = 3;
 
 /// The structural key of one value.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Shape {
     /// `scheme://host[:port]` and the leading directories of the path.
     Url {

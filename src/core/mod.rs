@@ -22,3 +22,4 @@ pub mod summary;
 pub mod syntax;
 pub mod tokens;
 pub mod types;
+pub mod window;

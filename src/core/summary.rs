@@ -12,6 +12,7 @@ use super::observation::{Call, ShadowDecision};
 use super::secrets;
 use super::types::Inferred;
 use serde_json::{Map, Value};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -68,7 +69,7 @@ const SOURCES_PER_SHAPE: usize = 8;
 const TRACES_PER_SHAPE: usize = 2;
 
 /// All observed calls, summarised.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Summary {
     agents: HashMap<String, HashMap<String, Slice>>,
     /// Calls seen, counting `count`.
@@ -76,7 +77,7 @@ pub struct Summary {
 }
 
 /// The calls of one agent to one tool.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Slice {
     pub servers: Vec<String>,
     pub leaves: Vec<Leaf>,
@@ -86,14 +87,14 @@ pub struct Slice {
 }
 
 /// One distinct call shape: server index and (leaf index, value index) per present argument.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ShapeKey {
     pub server: u32,
     pub cells: Vec<(u32, u32)>,
 }
 
 /// What is known about the calls of one shape.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ShapeStats {
     pub count: u64,
     pub first_seen: Option<i64>,
@@ -145,7 +146,7 @@ pub fn latest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 }
 
 /// One argument (a path through nested records) of one (agent, tool).
-#[derive(Debug)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Leaf {
     pub path: Vec<String>,
     pub ty: Inferred,
@@ -157,14 +158,14 @@ pub struct Leaf {
 }
 
 /// The values of one argument: exact while few, structural keys after.
-#[derive(Debug)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Table {
     Exact(Vec<Entry>, HashMap<u64, u32>),
     Keys(Vec<Entry>, HashMap<Shape, u32>),
 }
 
 /// An exact value, or a structural key with representatives.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Entry {
     /// The exact value, or the key's first (for numbers: smallest) value.
     pub value: Value,
@@ -196,14 +197,14 @@ impl Table {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct PathTrie {
     children: HashMap<String, PathTrie>,
     leaf: Option<u32>,
 }
 
 /// A distinct-value count: exact while small, a k-minimum-values estimate after.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct DistinctCount {
     smallest: Vec<u64>,
 }

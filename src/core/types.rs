@@ -36,7 +36,7 @@ impl fmt::Display for ArgType {
 }
 
 /// A type inferred from observed JSON values; merging two observations widens it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Inferred {
     /// Only `null`s or empty arrays seen: nothing to type yet.
     Unknown,

@@ -1,0 +1,160 @@
+//! The rolling observation window. Calls are folded into one summary per agent
+//! and UTC day, so memory and storage grow with distinct shapes per day, not
+//! with raw calls, and a draft covers exactly the last `window_days` days.
+
+use super::observation::Batch;
+use super::summary::Summary;
+use std::collections::{BTreeMap, BTreeSet};
+
+const DAY: i64 = 86_400;
+
+/// (agent, UTC day number since the epoch).
+pub type BucketKey = (String, i64);
+
+#[derive(Debug, Default)]
+pub struct Window {
+    buckets: BTreeMap<BucketKey, Summary>,
+    /// Buckets changed since the last [`Window::take_dirty`].
+    dirty: BTreeSet<BucketKey>,
+}
+
+/// The days a draft covers, as Unix seconds: `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: i64,
+    pub end: i64,
+}
+
+pub fn day_of(unix: i64) -> i64 {
+    unix.div_euclid(DAY)
+}
+
+/// The window of `days` days that ends with the day of `now`.
+pub fn span(now: i64, days: u32) -> Span {
+    let today = day_of(now);
+    Span {
+        start: (today - i64::from(days) + 1) * DAY,
+        end: (today + 1) * DAY,
+    }
+}
+
+impl Window {
+    /// Fold a batch received at `received_at`. A call counts on the day it was
+    /// last seen (never later than its arrival: node clocks may run ahead).
+    /// Returns the agents whose evidence changed.
+    pub fn fold(&mut self, batch: &Batch, received_at: i64) -> BTreeSet<String> {
+        let mut agents = BTreeSet::new();
+        for call in &batch.calls {
+            let seen = call.last_seen.unwrap_or(received_at).min(received_at);
+            let key = (call.agent.clone(), day_of(seen));
+            self.buckets
+                .entry(key.clone())
+                .or_default()
+                .add(call, Some(&batch.source));
+            self.dirty.insert(key);
+            agents.insert(call.agent.clone());
+        }
+        agents
+    }
+
+    /// Put back a bucket read from storage.
+    pub fn restore(&mut self, key: BucketKey, summary: Summary) {
+        self.buckets.insert(key, summary);
+    }
+
+    /// The agent's calls within `span`, merged.
+    pub fn summary(&self, agent: &str, span: Span) -> Summary {
+        let mut out = Summary::default();
+        let (first, last) = (day_of(span.start), day_of(span.end - 1));
+        let range = (agent.to_string(), first)..=(agent.to_string(), last);
+        for summary in self.buckets.range(range).map(|(_, s)| s) {
+            out.merge(summary.clone());
+        }
+        out
+    }
+
+    /// Buckets changed since the last call, for the store to persist.
+    pub fn take_dirty(&mut self) -> Vec<(BucketKey, &Summary)> {
+        let dirty = std::mem::take(&mut self.dirty);
+        dirty
+            .into_iter()
+            .filter_map(|key| self.buckets.get_key_value(&key).map(|(k, s)| (k.clone(), s)))
+            .collect()
+    }
+
+    /// Persist this bucket at the next checkpoint again (the last one failed).
+    pub fn mark_dirty(&mut self, key: BucketKey) {
+        self.dirty.insert(key);
+    }
+
+    /// Drop days before `span`; returns the dropped keys.
+    pub fn expire(&mut self, span: Span) -> Vec<BucketKey> {
+        let first = day_of(span.start);
+        let old: Vec<BucketKey> = self.buckets.keys().filter(|(_, d)| *d < first).cloned().collect();
+        for key in &old {
+            self.buckets.remove(key);
+            self.dirty.remove(key);
+        }
+        old
+    }
+
+    /// Distinct call shapes held in memory.
+    pub fn shape_count(&self) -> usize {
+        self.buckets.values().map(Summary::shape_count).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::observation::Call;
+
+    fn batch(agent: &str, last_seen: Option<i64>) -> Batch {
+        Batch {
+            source: "node-1".into(),
+            policy_commit: None,
+            calls: vec![Call {
+                agent: agent.into(),
+                tool: "t".into(),
+                server: "s".into(),
+                args: serde_json::Map::new(),
+                count: 2,
+                first_seen: None,
+                last_seen,
+                decision: None,
+                trace_id: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn only_days_inside_the_window_are_drafted_from() {
+        let now = 100 * DAY + 5;
+        let mut window = Window::default();
+        window.fold(&batch("a", Some(now - 20 * DAY)), now);
+        window.fold(&batch("a", Some(now - DAY)), now);
+        window.fold(&batch("a", None), now);
+        window.fold(&batch("b", None), now);
+        assert_eq!(window.summary("a", span(now, 14)).calls, 4);
+        assert_eq!(window.summary("a", span(now, 30)).calls, 6);
+        assert_eq!(window.summary("b", span(now, 1)).calls, 2);
+        assert_eq!(window.expire(span(now, 14)), vec![("a".to_string(), 80)]);
+        assert_eq!(window.summary("a", span(now, 30)).calls, 4);
+    }
+
+    #[test]
+    fn clocks_ahead_count_on_the_day_of_arrival() {
+        let now = 100 * DAY;
+        let mut window = Window::default();
+        window.fold(&batch("a", Some(now + 3 * DAY)), now);
+        assert_eq!(window.summary("a", span(now, 1)).calls, 2);
+    }
+
+    #[test]
+    fn dirty_buckets_are_reported_once() {
+        let mut window = Window::default();
+        window.fold(&batch("a", None), 0);
+        assert_eq!(window.take_dirty().len(), 1);
+        assert!(window.take_dirty().is_empty());
+    }
+}

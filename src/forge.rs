@@ -1,0 +1,219 @@
+//! Where proposals go: GitHub pull requests (see [`crate::github`]), or the
+//! local forge of the embedded default, which keeps each proposal in the
+//! store, writes its body to `data_dir/proposals/<agent>.md` and lists them
+//! at `GET /v1/proposals`: the whole loop without a GitHub account.
+
+use crate::github::{CheckRun, GitHub, GitHubError};
+use crate::repo::Credentials;
+use crate::store::{LocalPull, Store};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub enum Forge {
+    Local(LocalForge),
+    GitHub(GitHub),
+}
+
+/// An open proposal, as the forge shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proposal {
+    pub number: u64,
+    pub url: String,
+    pub body: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ForgeError {
+    /// Worth retrying: GitHub was down or rate-limited us.
+    #[error("{message} (retry{})", .retry_after.map(|d| format!(" after {}s", d.as_secs())).unwrap_or_default())]
+    Retryable {
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<GitHubError> for ForgeError {
+    fn from(e: GitHubError) -> Self {
+        match e {
+            GitHubError::Retryable {
+                status,
+                retry_after,
+                message,
+            } => ForgeError::Retryable {
+                retry_after,
+                message: format!("GitHub answered {status}: {message}"),
+            },
+            GitHubError::Transport(m) => ForgeError::Retryable {
+                retry_after: None,
+                message: format!("GitHub unreachable: {m}"),
+            },
+            GitHubError::Rejected { status, message } => {
+                ForgeError::Failed(format!("GitHub refused the request ({status}): {message}"))
+            }
+        }
+    }
+}
+
+impl From<anyhow::Error> for ForgeError {
+    fn from(e: anyhow::Error) -> Self {
+        ForgeError::Failed(format!("{e:#}"))
+    }
+}
+
+pub struct LocalForge {
+    store: Arc<Mutex<Store>>,
+    dir: PathBuf,
+}
+
+impl LocalForge {
+    pub fn new(store: Arc<Mutex<Store>>, dir: PathBuf) -> LocalForge {
+        LocalForge { store, dir }
+    }
+
+    fn write_body(&self, agent: &str, body: &str) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        std::fs::write(self.dir.join(format!("{agent}.md")), body)?;
+        Ok(())
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().expect("store lock")
+    }
+}
+
+impl Forge {
+    /// Credentials for fetching and pushing the policy repository.
+    pub async fn credentials(&self) -> Result<Option<Credentials>, ForgeError> {
+        match self {
+            Forge::Local(_) => Ok(None),
+            Forge::GitHub(gh) => Ok(Some(Credentials {
+                user: "x-access-token".into(),
+                password: gh.installation_token().await?,
+            })),
+        }
+    }
+
+    pub async fn find_open(&self, agent: &str, branch: &str) -> Result<Option<Proposal>, ForgeError> {
+        match self {
+            Forge::Local(local) => Ok(local
+                .store()
+                .local_pulls()?
+                .into_iter()
+                .find(|p| p.agent == agent && p.state == "open")
+                .map(|p| Proposal {
+                    url: local.dir.join(format!("{agent}.md")).display().to_string(),
+                    number: p.number,
+                    body: p.body,
+                })),
+            Forge::GitHub(gh) => Ok(gh.find_open_pull(branch).await?.map(|p| Proposal {
+                number: p.number,
+                url: p.html_url,
+                body: p.body,
+            })),
+        }
+    }
+
+    pub async fn open(
+        &self,
+        agent: &str,
+        branch: &str,
+        base: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<Proposal, ForgeError> {
+        match self {
+            Forge::Local(local) => {
+                let now = crate::clock::now();
+                let number = local.store().open_local_pull(&LocalPull {
+                    number: 0,
+                    agent: agent.into(),
+                    branch: branch.into(),
+                    base: base.into(),
+                    title: title.into(),
+                    body: body.into(),
+                    state: "open".into(),
+                    created_at: now,
+                    updated_at: now,
+                })?;
+                local.write_body(agent, body)?;
+                Ok(Proposal {
+                    number,
+                    url: local.dir.join(format!("{agent}.md")).display().to_string(),
+                    body: body.into(),
+                })
+            }
+            Forge::GitHub(gh) => {
+                let p = gh.open_pull(branch, base, title, body).await?;
+                Ok(Proposal {
+                    number: p.number,
+                    url: p.html_url,
+                    body: p.body,
+                })
+            }
+        }
+    }
+
+    pub async fn update(&self, agent: &str, number: u64, title: &str, body: &str) -> Result<(), ForgeError> {
+        match self {
+            Forge::Local(local) => {
+                local.store().update_local_pull(number, title, body, crate::clock::now())?;
+                local.write_body(agent, body)?;
+                Ok(())
+            }
+            Forge::GitHub(gh) => Ok(gh.update_pull(number, title, body).await?),
+        }
+    }
+
+    /// Labels and requested reviewers, set when a proposal opens.
+    pub async fn decorate(
+        &self,
+        number: u64,
+        labels: &[String],
+        reviewers: &[String],
+        teams: &[String],
+    ) -> Result<(), ForgeError> {
+        match self {
+            Forge::Local(_) => Ok(()),
+            Forge::GitHub(gh) => {
+                if !labels.is_empty() {
+                    gh.add_labels(number, labels).await?;
+                }
+                gh.request_reviewers(number, reviewers, teams).await?;
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn comments(&self, number: u64) -> Result<Vec<String>, ForgeError> {
+        match self {
+            Forge::Local(local) => Ok(local.store().local_comments(number)?),
+            Forge::GitHub(gh) => Ok(gh.comment_bodies(number).await?),
+        }
+    }
+
+    pub async fn comment(&self, number: u64, body: &str) -> Result<(), ForgeError> {
+        match self {
+            Forge::Local(local) => Ok(local.store().add_local_comment(number, body, crate::clock::now())?),
+            Forge::GitHub(gh) => Ok(gh.comment(number, body).await?),
+        }
+    }
+
+    /// The `shadowdraft/verify` check on a pushed head commit.
+    pub async fn check_run(&self, run: &CheckRun) -> Result<(), ForgeError> {
+        match self {
+            Forge::Local(_) => Ok(()),
+            Forge::GitHub(gh) => Ok(gh.create_check_run(run).await?),
+        }
+    }
+
+    pub fn errors_by_status(&self) -> BTreeMap<u16, u64> {
+        match self {
+            Forge::Local(_) => BTreeMap::new(),
+            Forge::GitHub(gh) => gh.errors_by_status(),
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Counters for `GET /metrics`, rendered in the Prometheus text format.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the job latency histogram.
+const LATENCY_BUCKETS: [f64; 8] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+#[derive(Default)]
+pub struct Metrics {
+    calls_ingested: AtomicU64,
+    batches_ingested: AtomicU64,
+    batches_duplicate: AtomicU64,
+    batches_rejected: AtomicU64,
+    drafts: AtomicU64,
+    prs_opened: AtomicU64,
+    prs_updated: AtomicU64,
+    comments: AtomicU64,
+    jobs_failed: AtomicU64,
+    latency: Mutex<Histogram>,
+}
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; LATENCY_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// Figures read at scrape time from elsewhere (the store, the forge, the window).
+pub struct Gauges {
+    pub queue_depth: i64,
+    pub shapes_in_window: usize,
+    pub github_errors: BTreeMap<u16, u64>,
+}
+
+impl Metrics {
+    pub fn batch_ingested(&self, calls: u64) {
+        self.batches_ingested.fetch_add(1, Relaxed);
+        self.calls_ingested.fetch_add(calls, Relaxed);
+    }
+    pub fn batch_duplicate(&self) {
+        self.batches_duplicate.fetch_add(1, Relaxed);
+    }
+    pub fn batch_rejected(&self) {
+        self.batches_rejected.fetch_add(1, Relaxed);
+    }
+    pub fn drafted(&self) {
+        self.drafts.fetch_add(1, Relaxed);
+    }
+    pub fn pr_opened(&self) {
+        self.prs_opened.fetch_add(1, Relaxed);
+    }
+    pub fn pr_updated(&self) {
+        self.prs_updated.fetch_add(1, Relaxed);
+    }
+    pub fn commented(&self) {
+        self.comments.fetch_add(1, Relaxed);
+    }
+    pub fn job_failed(&self) {
+        self.jobs_failed.fetch_add(1, Relaxed);
+    }
+    pub fn job_took(&self, took: Duration) {
+        let seconds = took.as_secs_f64();
+        let mut h = self.latency.lock().expect("metrics lock");
+        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                h.counts[i] += 1;
+            }
+        }
+        h.count += 1;
+        h.sum += seconds;
+    }
+
+    pub fn calls_ingested(&self) -> u64 {
+        self.calls_ingested.load(Relaxed)
+    }
+
+    pub fn render(&self, gauges: &Gauges) -> String {
+        let mut out = String::new();
+        let counters = [
+            ("shadowdraft_calls_ingested_total", "Observed calls accepted (counting `count`).", &self.calls_ingested),
+            ("shadowdraft_batches_ingested_total", "Observation batches stored.", &self.batches_ingested),
+            ("shadowdraft_batches_duplicate_total", "Retried batches counted once.", &self.batches_duplicate),
+            ("shadowdraft_batches_rejected_total", "Batches refused as invalid.", &self.batches_rejected),
+            ("shadowdraft_drafts_total", "Agent drafts computed.", &self.drafts),
+            ("shadowdraft_prs_opened_total", "Proposals opened.", &self.prs_opened),
+            ("shadowdraft_prs_updated_total", "Proposals updated.", &self.prs_updated),
+            ("shadowdraft_comments_total", "Evidence comments posted.", &self.comments),
+            ("shadowdraft_jobs_failed_total", "Draft jobs that failed and were requeued.", &self.jobs_failed),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Relaxed));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP shadowdraft_queue_depth Agents waiting to be redrafted.\n# TYPE shadowdraft_queue_depth gauge\nshadowdraft_queue_depth {}",
+            gauges.queue_depth
+        );
+        let _ = writeln!(
+            out,
+            "# HELP shadowdraft_window_shapes Distinct call shapes held for the window.\n# TYPE shadowdraft_window_shapes gauge\nshadowdraft_window_shapes {}",
+            gauges.shapes_in_window
+        );
+        let _ = writeln!(
+            out,
+            "# HELP shadowdraft_github_errors_total GitHub API error responses by status.\n# TYPE shadowdraft_github_errors_total counter"
+        );
+        for (status, count) in &gauges.github_errors {
+            let _ = writeln!(out, "shadowdraft_github_errors_total{{status=\"{status}\"}} {count}");
+        }
+        let h = self.latency.lock().expect("metrics lock");
+        let name = "shadowdraft_job_duration_seconds";
+        let _ = writeln!(out, "# HELP {name} Time to draft and propose one agent.\n# TYPE {name} histogram");
+        for (bound, count) in LATENCY_BUCKETS.iter().zip(h.counts) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}", h.count, h.sum, h.count);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_gauges_and_histogram() {
+        let m = Metrics::default();
+        m.batch_ingested(1000);
+        m.job_took(Duration::from_millis(300));
+        let text = m.render(&Gauges {
+            queue_depth: 2,
+            shapes_in_window: 7,
+            github_errors: BTreeMap::from([(502, 1)]),
+        });
+        assert!(text.contains("shadowdraft_calls_ingested_total 1000\n"));
+        assert!(text.contains("shadowdraft_queue_depth 2\n"));
+        assert!(text.contains("shadowdraft_github_errors_total{status=\"502\"} 1\n"));
+        assert!(text.contains("shadowdraft_job_duration_seconds_bucket{le=\"0.25\"} 0\n"));
+        assert!(text.contains("shadowdraft_job_duration_seconds_bucket{le=\"0.5\"} 1\n"));
+        assert!(text.contains("shadowdraft_job_duration_seconds_count 1\n"));
+    }
+}

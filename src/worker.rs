@@ -1,0 +1,305 @@
+//! The drafting worker: takes queued agents from the store when they are due,
+//! drafts the gap between `main` and the agent's observed calls, and proposes
+//! it. A job that fails stays queued (with backoff) and survives restarts.
+
+use crate::config::Settings;
+use crate::core::draft::{draft, Draft, DraftInput};
+use crate::core::window::{self, Window};
+use crate::forge::{Forge, ForgeError};
+use crate::github::CheckRun;
+use crate::ingest::hex;
+use crate::metrics::Metrics;
+use crate::render::{self, ProposalView};
+use crate::repo::{branch_for, PolicyRepo};
+use crate::store::{Job, ProposalRecord, Store};
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify};
+
+/// Everything a job needs; shared with the HTTP handlers.
+pub struct Context {
+    pub settings: Settings,
+    pub store: Arc<Mutex<Store>>,
+    pub window: Arc<Mutex<Window>>,
+    pub repo: Arc<Mutex<PolicyRepo>>,
+    pub forge: Forge,
+    pub metrics: Arc<Metrics>,
+    pub wake: Arc<Notify>,
+}
+
+/// What a job did, for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// No calls in the window, or `main` already allows all of them.
+    NothingToPropose,
+    Opened(u64),
+    Updated(u64),
+    /// The proposal already shows this draft.
+    Unchanged(u64),
+    /// Someone else pushed to the branch: new evidence went into a comment.
+    Commented(u64),
+}
+
+/// Run jobs until `shutdown` turns true; a job in flight is finished first.
+pub async fn run(ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let next = {
+            let store = ctx.store.lock().expect("store lock");
+            store.next_job()
+        };
+        let wait = match next {
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the job queue");
+                Some(Duration::from_secs(5))
+            }
+            Ok(None) => None,
+            Ok(Some(job)) => {
+                let now = crate::clock::now();
+                if job.due_at <= now {
+                    run_job(&ctx, job).await;
+                    continue;
+                }
+                Some(Duration::from_secs((job.due_at - now) as u64))
+            }
+        };
+        let woken = ctx.wake.notified();
+        tokio::select! {
+            _ = woken => {}
+            _ = shutdown.changed() => {}
+            _ = sleep(wait) => {}
+        }
+    }
+}
+
+async fn sleep(wait: Option<Duration>) {
+    match wait {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn run_job(ctx: &Context, job: Job) {
+    let started = Instant::now();
+    let span = tracing::info_span!("job", agent = %job.agent, attempt = job.attempts + 1);
+    let _enter = span.enter();
+    let result = propose(ctx, &job.agent).await;
+    let now = crate::clock::now();
+    let store = ctx.store.lock().expect("store lock");
+    let recorded = match result {
+        Ok(outcome) => {
+            tracing::info!(?outcome, took_ms = started.elapsed().as_millis() as u64, "job done");
+            ctx.metrics.job_took(started.elapsed());
+            store.finish_job(&job, now + ctx.settings.drafting.debounce_seconds as i64)
+        }
+        Err(e) => {
+            ctx.metrics.job_failed();
+            let wait = backoff(job.attempts, &e);
+            tracing::warn!(error = %e, retry_in_s = wait.as_secs(), "job failed; it stays queued");
+            store.fail_job(&job, now + wait.as_secs() as i64, &e.to_string())
+        }
+    };
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, "cannot record the job's result; it will run again");
+    }
+}
+
+/// Exponential from 5 s to 10 min, or what the forge asked for if longer.
+fn backoff(attempts: i64, error: &ForgeError) -> Duration {
+    let exponential = Duration::from_secs((5u64 << attempts.clamp(0, 7)).min(600));
+    match error {
+        ForgeError::Retryable {
+            retry_after: Some(after),
+            ..
+        } => exponential.max(*after),
+        _ => exponential,
+    }
+}
+
+/// Draft one agent and bring its proposal up to date.
+pub async fn propose(ctx: &Context, agent: &str) -> Result<Outcome, ForgeError> {
+    let credentials = ctx.forge.credentials().await?;
+    let branch = branch_for(agent);
+    let (base_tip, files, branch_tip) = {
+        let repo = ctx.repo.clone();
+        let branch = branch.clone();
+        let fetch_credentials = credentials.clone();
+        blocking(move || {
+            let repo = repo.lock().expect("repo lock");
+            let base_tip = repo.fetch(fetch_credentials.as_ref())?;
+            Ok((base_tip, repo.files(base_tip)?, repo.remote_tip(&branch)?))
+        })
+        .await?
+    };
+
+    let days = ctx.settings.drafting.window_days;
+    let span = window::span(crate::clock::now(), days);
+    let summary = ctx.window.lock().expect("window lock").summary(agent, span);
+    if summary.calls == 0 {
+        return Ok(Outcome::NothingToPropose);
+    }
+    let config = ctx.settings.drafting.clone();
+    let drafted: Draft = blocking(move || {
+        draft(&DraftInput {
+            files: &files,
+            summary: &summary,
+            catalogue: None,
+            config: &config,
+        })
+        .map_err(anyhow::Error::from)
+    })
+    .await?;
+    ctx.metrics.drafted();
+    if drafted.changes.is_empty() {
+        return Ok(Outcome::NothingToPropose);
+    }
+
+    let diff = render::diff(&drafted.changes);
+    let evidence = render::evidence(&drafted.evidence);
+    let digest = hex(&Sha256::digest(format!("{base_tip}\n{diff}\n{evidence}")))[..16].to_string();
+    let mut view = ProposalView {
+        agent: agent.to_string(),
+        base: ctx.settings.base_branch.clone(),
+        branch: branch.clone(),
+        window_days: days,
+        window_start: rfc3339(span.start),
+        window_end: rfc3339(span.end),
+        evidence,
+        diff,
+        files: drafted.changes.len(),
+        digest: digest.clone(),
+        foreign: Vec::new(),
+    };
+    let existing = ctx.forge.find_open(agent, &branch).await?;
+
+    if let Some(tip) = branch_tip {
+        let repo = ctx.repo.clone();
+        let foreign = blocking(move || repo.lock().expect("repo lock").foreign_commits(tip, base_tip)).await?;
+        if !foreign.is_empty() {
+            // A person owns the branch now: never push over their work.
+            let Some(pr) = existing else {
+                return Err(ForgeError::Failed(format!(
+                    "{branch} has commits by {} but no open proposal; leaving it alone",
+                    foreign[0].author
+                )));
+            };
+            let marker = render::comment_marker(&digest);
+            if ctx.forge.comments(pr.number).await?.iter().any(|c| c.contains(&marker)) {
+                return Ok(Outcome::Unchanged(pr.number));
+            }
+            view.foreign = foreign.iter().map(|c| format!("{} by {}", &c.sha[..7], c.author)).collect();
+            ctx.forge.comment(pr.number, &render::takeover_comment(&view)).await?;
+            ctx.metrics.commented();
+            return Ok(Outcome::Commented(pr.number));
+        }
+    }
+
+    let rules = drafted.new_rules.len();
+    let title = format!(
+        "shadowdraft: {rules} new rule{} for agent {agent}",
+        if rules == 1 { "" } else { "s" }
+    );
+    let message = format!(
+        "{title}\n\nDrafted from observed calls {} → {}.\nEvidence: see the pull request.",
+        view.window_start, view.window_end
+    );
+    let head = {
+        let repo = ctx.repo.clone();
+        let (branch, changes) = (branch.clone(), drafted.changes.clone());
+        let credentials = credentials.clone();
+        blocking(move || {
+            let repo = repo.lock().expect("repo lock");
+            let new = repo.commit(base_tip, &branch, &changes, &message)?;
+            // Push only when the files or the base moved: re-pushing identical
+            // content would churn the PR and its checks.
+            if let Some(tip) = branch_tip {
+                if repo.same_tree(tip, new)? && repo.parent(tip)? == Some(base_tip) {
+                    return Ok(tip);
+                }
+            }
+            repo.push(&branch, credentials.as_ref())?;
+            Ok(new)
+        })
+        .await?
+    };
+
+    let section = render::proposal(&view);
+    let (number, url, outcome) = match existing {
+        Some(pr) => {
+            let body = render::replace_section(&pr.body, &section);
+            if body == pr.body {
+                (pr.number, pr.url, Outcome::Unchanged(pr.number))
+            } else {
+                ctx.forge.update(agent, pr.number, &title, &body).await?;
+                ctx.metrics.pr_updated();
+                (pr.number, pr.url, Outcome::Updated(pr.number))
+            }
+        }
+        None => {
+            let base = &ctx.settings.base_branch;
+            let pr = ctx.forge.open(agent, &branch, base, &title, &section).await?;
+            ctx.metrics.pr_opened();
+            let review = ctx.settings.review.agents.get(agent).cloned().unwrap_or_default();
+            ctx.forge
+                .decorate(pr.number, &ctx.settings.labels, &review.reviewers, &review.team_reviewers)
+                .await?;
+            (pr.number, pr.url, Outcome::Opened(pr.number))
+        }
+    };
+
+    let head = head.to_string();
+    let previous = ctx.store.lock().expect("store lock").proposal(agent)?;
+    if previous.as_ref().map(|p| p.head.as_str()) != Some(head.as_str()) {
+        ctx.forge.check_run(&verify_run(&head, &drafted)).await?;
+    }
+    let record = ProposalRecord {
+        number,
+        head,
+        digest,
+        url,
+    };
+    ctx.store
+        .lock()
+        .expect("store lock")
+        .save_proposal(agent, &record, crate::clock::now())?;
+    Ok(outcome)
+}
+
+/// `shadowdraft/verify`: the draft passed strict validation and replay, or the
+/// job would have failed before pushing.
+fn verify_run(head: &str, drafted: &Draft) -> CheckRun {
+    let t = &drafted.evidence.totals;
+    CheckRun {
+        name: "shadowdraft/verify".into(),
+        head_sha: head.to_string(),
+        conclusion: "success".into(),
+        title: format!("{} new rules validate; {} observed calls replay as allowed", t.new_rules, t.drafted + t.already_allowed),
+        summary: format!(
+            "Strict Cedar validation against `policies/schema.cedarschema`: passed.\n\n\
+             Replay of every observed call shape through the drafted policy: {} calls allowed by the new rules, \
+             {} already allowed, {} cannot be represented and stay denied, {} denied by a `forbid` rule.",
+            t.drafted, t.already_allowed, t.unrepresentable, t.forbidden
+        ),
+    }
+}
+
+fn rfc3339(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// Run blocking work (git, drafting) off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, ForgeError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ForgeError::Failed(format!("worker task failed: {e}")))?
+        .map_err(ForgeError::from)
+}
+
