@@ -7,4 +7,5 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod fleet;
+pub mod github;
 pub mod render;
