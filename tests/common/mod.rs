@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod fake_github;
+pub mod git_bridge;
+
 use shadowdraft::core::catalogue::{self, Catalogue};
 use shadowdraft::core::config::{DraftingConfig, Preset};
 use shadowdraft::core::draft::{draft, Draft, DraftInput};
