@@ -44,7 +44,11 @@ pub enum AuthError {
 
 impl IngestAuth {
     /// `secret`: the HS256 secret; `public_keys`: (path, PEM) of RS256 or EdDSA keys.
-    pub fn new(audience: &str, secret: Option<&[u8]>, public_keys: &[(impl AsRef<Path>, Vec<u8>)]) -> anyhow::Result<Self> {
+    pub fn new(
+        audience: &str,
+        secret: Option<&[u8]>,
+        public_keys: &[(impl AsRef<Path>, Vec<u8>)],
+    ) -> anyhow::Result<Self> {
         let mut keys = Vec::new();
         if let Some(secret) = secret {
             keys.push((Algorithm::HS256, DecodingKey::from_secret(secret)));
@@ -55,13 +59,19 @@ impl IngestAuth {
                 (Algorithm::RS256, k)
             } else {
                 let k = DecodingKey::from_ed_pem(pem).with_context(|| {
-                    format!("ingest.public_key_paths: {} is neither an RSA nor an Ed25519 public key", path.display())
+                    format!(
+                        "ingest.public_key_paths: {} is neither an RSA nor an Ed25519 public key",
+                        path.display()
+                    )
                 })?;
                 (Algorithm::EdDSA, k)
             };
             keys.push(key);
         }
-        anyhow::ensure!(!keys.is_empty(), "no ingest key is configured: ingest would accept nobody");
+        anyhow::ensure!(
+            !keys.is_empty(),
+            "no ingest key is configured: ingest would accept nobody"
+        );
         Ok(IngestAuth {
             audience: audience.to_string(),
             keys,
@@ -107,8 +117,12 @@ pub fn hs256_token(secret: &[u8], audience: &str, subject: &str, exp: u64) -> St
         aud: audience.to_string(),
         exp,
     };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
-        .expect("HS256 signing cannot fail")
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .expect("HS256 signing cannot fail")
 }
 
 #[cfg(test)]
@@ -139,13 +153,30 @@ mod tests {
     fn each_failure_says_what_is_wrong() {
         let a = auth();
         assert_eq!(a.verify(None), Err(AuthError::Missing));
-        assert!(matches!(a.verify(Some("Bearer abc")), Err(AuthError::Malformed(_))));
+        assert!(matches!(
+            a.verify(Some("Bearer abc")),
+            Err(AuthError::Malformed(_))
+        ));
         let expired = hs256_token(SECRET, "shadowdraft", "n", now() - 3600);
-        assert_eq!(a.verify(Some(&format!("Bearer {expired}"))), Err(AuthError::Expired));
+        assert_eq!(
+            a.verify(Some(&format!("Bearer {expired}"))),
+            Err(AuthError::Expired)
+        );
         let other_aud = hs256_token(SECRET, "someone-else", "n", now() + 60);
-        assert!(matches!(a.verify(Some(&format!("Bearer {other_aud}"))), Err(AuthError::Audience(_))));
-        let forged = hs256_token(b"another secret of thirty-two byt", "shadowdraft", "n", now() + 60);
-        assert_eq!(a.verify(Some(&format!("Bearer {forged}"))), Err(AuthError::Signature));
+        assert!(matches!(
+            a.verify(Some(&format!("Bearer {other_aud}"))),
+            Err(AuthError::Audience(_))
+        ));
+        let forged = hs256_token(
+            b"another secret of thirty-two byt",
+            "shadowdraft",
+            "n",
+            now() + 60,
+        );
+        assert_eq!(
+            a.verify(Some(&format!("Bearer {forged}"))),
+            Err(AuthError::Signature)
+        );
     }
 
     #[test]
@@ -162,7 +193,8 @@ mod tests {
         .unwrap();
         let result = auth().verify(Some(&format!("Bearer {token}")));
         assert!(
-            matches!(result, Err(AuthError::MissingClaim(ref c)) if c == "exp") || matches!(result, Err(AuthError::Malformed(_))),
+            matches!(result, Err(AuthError::MissingClaim(ref c)) if c == "exp")
+                || matches!(result, Err(AuthError::Malformed(_))),
             "{result:?}"
         );
     }

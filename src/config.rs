@@ -193,7 +193,11 @@ pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
 
 impl Config {
     /// Check the configuration and read its secrets. `file` names it in errors.
-    pub fn settings(&self, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+    pub fn settings(
+        &self,
+        file: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
         let fail = |key: &str, message: String| ConfigError {
             file: file.to_string(),
             key: key.to_string(),
@@ -208,13 +212,22 @@ impl Config {
             std::fs::read(path).map_err(|e| fail(key, format!("cannot read {}: {e}", path.display())))
         };
 
-        let listen = self.listen.unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default"));
-        let data_dir = self.data_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let listen = self
+            .listen
+            .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default"));
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let repo_url = self.policy_repo.url.clone();
         if repo_url.as_deref().is_some_and(str::is_empty) {
             return Err(fail("policy_repo.url", "must not be empty".into()));
         }
-        let base_branch = self.policy_repo.base_branch.clone().unwrap_or_else(|| "main".into());
+        let base_branch = self
+            .policy_repo
+            .base_branch
+            .clone()
+            .unwrap_or_else(|| "main".into());
         if base_branch.is_empty() || base_branch.starts_with("shadowdraft/") {
             return Err(fail(
                 "policy_repo.base_branch",
@@ -240,7 +253,10 @@ impl Config {
                     .app_id
                     .ok_or_else(|| fail("forge.app_id", "required when forge.kind is github".into()))?;
                 let key_path = self.forge.private_key_path.as_deref().ok_or_else(|| {
-                    fail("forge.private_key_path", "required when forge.kind is github".into())
+                    fail(
+                        "forge.private_key_path",
+                        "required when forge.kind is github".into(),
+                    )
                 })?;
                 let private_key_pem = read("forge.private_key_path", key_path)?;
                 let repository = match (&self.forge.repository, &repo_url) {
@@ -284,7 +300,10 @@ impl Config {
             }
         };
         if matches!(forge, Forge::Local) && self.forge.app_id.is_some() {
-            return Err(fail("forge.kind", "app_id is set but kind is not `github`".into()));
+            return Err(fail(
+                "forge.kind",
+                "app_id is set but kind is not `github`".into(),
+            ));
         }
 
         let hs256_secret = self
@@ -309,7 +328,11 @@ impl Config {
         if max_body_bytes < 1024 {
             return Err(fail("ingest.max_body_bytes", "must be at least 1024".into()));
         }
-        let audience = self.ingest.audience.clone().unwrap_or_else(|| "shadowdraft".into());
+        let audience = self
+            .ingest
+            .audience
+            .clone()
+            .unwrap_or_else(|| "shadowdraft".into());
 
         self.drafting
             .thresholds()
@@ -332,7 +355,11 @@ impl Config {
                 max_body_bytes,
             },
             review: self.review.clone(),
-            labels: self.forge.labels.clone().unwrap_or_else(|| vec!["shadowdraft".into()]),
+            labels: self
+                .forge
+                .labels
+                .clone()
+                .unwrap_or_else(|| vec!["shadowdraft".into()]),
             drafting: self.drafting.clone(),
         })
     }
@@ -357,7 +384,10 @@ mod tests {
 
     #[test]
     fn empty_file_is_the_embedded_default() {
-        let settings = Config::parse("c.yaml", "").unwrap().settings("c.yaml", &no_env).unwrap();
+        let settings = Config::parse("c.yaml", "")
+            .unwrap()
+            .settings("c.yaml", &no_env)
+            .unwrap();
         assert_eq!(settings.listen.to_string(), DEFAULT_LISTEN);
         assert!(settings.listen.ip().is_loopback());
         assert!(matches!(settings.forge, Forge::Local));
@@ -397,6 +427,9 @@ mod tests {
             repository_of("https://github.com/acme/agent-policies.git").as_deref(),
             Some("acme/agent-policies")
         );
-        assert_eq!(repository_of("git@github.com:acme/p.git").as_deref(), Some("acme/p"));
+        assert_eq!(
+            repository_of("git@github.com:acme/p.git").as_deref(),
+            Some("acme/p")
+        );
     }
 }

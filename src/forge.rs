@@ -13,7 +13,7 @@ use std::time::Duration;
 
 pub enum Forge {
     Local(LocalForge),
-    GitHub(GitHub),
+    GitHub(Box<GitHub>),
 }
 
 /// An open proposal, as the forge shows it.
@@ -160,7 +160,9 @@ impl Forge {
     pub async fn update(&self, agent: &str, number: u64, title: &str, body: &str) -> Result<(), ForgeError> {
         match self {
             Forge::Local(local) => {
-                local.store().update_local_pull(number, title, body, crate::clock::now())?;
+                local
+                    .store()
+                    .update_local_pull(number, title, body, crate::clock::now())?;
                 local.write_body(agent, body)?;
                 Ok(())
             }
@@ -197,7 +199,9 @@ impl Forge {
 
     pub async fn comment(&self, number: u64, body: &str) -> Result<(), ForgeError> {
         match self {
-            Forge::Local(local) => Ok(local.store().add_local_comment(number, body, crate::clock::now())?),
+            Forge::Local(local) => Ok(local
+                .store()
+                .add_local_comment(number, body, crate::clock::now())?),
             Forge::GitHub(gh) => Ok(gh.comment(number, body).await?),
         }
     }

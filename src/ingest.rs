@@ -65,7 +65,8 @@ pub fn recover(store: &Store, window_days: u32, now: i64) -> anyhow::Result<(Win
     let mut through = 0;
     for (id, received_at, body) in store.journal()? {
         let text = String::from_utf8_lossy(&body);
-        let batch = parse_batch(&origin(), &text).with_context(|| format!("journal batch {id} does not parse"))?;
+        let batch =
+            parse_batch(&origin(), &text).with_context(|| format!("journal batch {id} does not parse"))?;
         restored.fold(&batch, received_at);
         through = id;
     }
@@ -118,7 +119,12 @@ impl Ingestor {
     }
 
     /// Store a validated batch; resolves once it is durable.
-    pub async fn submit(&self, key: Option<String>, body: &[u8], batch: Batch) -> Result<Appended, IngestError> {
+    pub async fn submit(
+        &self,
+        key: Option<String>,
+        body: &[u8],
+        batch: Batch,
+    ) -> Result<Appended, IngestError> {
         let mut agents: Vec<String> = batch.calls.iter().map(|c| c.agent.clone()).collect();
         agents.sort_unstable();
         agents.dedup();
@@ -130,7 +136,11 @@ impl Ingestor {
             received_at: crate::clock::now(),
         };
         let (reply, answer) = oneshot::channel();
-        let pending = Pending { incoming, batch, reply };
+        let pending = Pending {
+            incoming,
+            batch,
+            reply,
+        };
         {
             let sender = self.sender.lock().expect("sender lock");
             let sender = sender.as_ref().ok_or(IngestError::ShuttingDown)?;
@@ -220,7 +230,9 @@ impl Writer {
                 let mut touched = false;
                 {
                     let mut window = self.window.lock().expect("window lock");
-                    for ((batch, _), (outcome, incoming)) in pending.iter().zip(outcomes.iter().zip(&incoming)) {
+                    for ((batch, _), (outcome, incoming)) in
+                        pending.iter().zip(outcomes.iter().zip(&incoming))
+                    {
                         if let Appended::New(id) = outcome {
                             window.fold(batch, incoming.received_at);
                             self.through = self.through.max(*id);

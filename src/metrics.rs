@@ -79,21 +79,61 @@ impl Metrics {
         self.calls_ingested.load(Relaxed)
     }
 
+    pub fn jobs_failed(&self) -> u64 {
+        self.jobs_failed.load(Relaxed)
+    }
+
     pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::new();
         let counters = [
-            ("shadowdraft_calls_ingested_total", "Observed calls accepted (counting `count`).", &self.calls_ingested),
-            ("shadowdraft_batches_ingested_total", "Observation batches stored.", &self.batches_ingested),
-            ("shadowdraft_batches_duplicate_total", "Retried batches counted once.", &self.batches_duplicate),
-            ("shadowdraft_batches_rejected_total", "Batches refused as invalid.", &self.batches_rejected),
+            (
+                "shadowdraft_calls_ingested_total",
+                "Observed calls accepted (counting `count`).",
+                &self.calls_ingested,
+            ),
+            (
+                "shadowdraft_batches_ingested_total",
+                "Observation batches stored.",
+                &self.batches_ingested,
+            ),
+            (
+                "shadowdraft_batches_duplicate_total",
+                "Retried batches counted once.",
+                &self.batches_duplicate,
+            ),
+            (
+                "shadowdraft_batches_rejected_total",
+                "Batches refused as invalid.",
+                &self.batches_rejected,
+            ),
             ("shadowdraft_drafts_total", "Agent drafts computed.", &self.drafts),
-            ("shadowdraft_prs_opened_total", "Proposals opened.", &self.prs_opened),
-            ("shadowdraft_prs_updated_total", "Proposals updated.", &self.prs_updated),
-            ("shadowdraft_comments_total", "Evidence comments posted.", &self.comments),
-            ("shadowdraft_jobs_failed_total", "Draft jobs that failed and were requeued.", &self.jobs_failed),
+            (
+                "shadowdraft_prs_opened_total",
+                "Proposals opened.",
+                &self.prs_opened,
+            ),
+            (
+                "shadowdraft_prs_updated_total",
+                "Proposals updated.",
+                &self.prs_updated,
+            ),
+            (
+                "shadowdraft_comments_total",
+                "Evidence comments posted.",
+                &self.comments,
+            ),
+            (
+                "shadowdraft_jobs_failed_total",
+                "Draft jobs that failed and were requeued.",
+                &self.jobs_failed,
+            ),
         ];
         for (name, help, value) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Relaxed));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                value.load(Relaxed)
+            );
         }
         let _ = writeln!(
             out,
@@ -110,15 +150,25 @@ impl Metrics {
             "# HELP shadowdraft_github_errors_total GitHub API error responses by status.\n# TYPE shadowdraft_github_errors_total counter"
         );
         for (status, count) in &gauges.github_errors {
-            let _ = writeln!(out, "shadowdraft_github_errors_total{{status=\"{status}\"}} {count}");
+            let _ = writeln!(
+                out,
+                "shadowdraft_github_errors_total{{status=\"{status}\"}} {count}"
+            );
         }
         let h = self.latency.lock().expect("metrics lock");
         let name = "shadowdraft_job_duration_seconds";
-        let _ = writeln!(out, "# HELP {name} Time to draft and propose one agent.\n# TYPE {name} histogram");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time to draft and propose one agent.\n# TYPE {name} histogram"
+        );
         for (bound, count) in LATENCY_BUCKETS.iter().zip(h.counts) {
             let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
         }
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}", h.count, h.sum, h.count);
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}",
+            h.count, h.sum, h.count
+        );
         out
     }
 }

@@ -12,7 +12,10 @@ use std::sync::LazyLock;
 const TEMPLATES: &[(&str, &str)] = &[
     ("evidence.md.j2", include_str!("../templates/evidence.md.j2")),
     ("proposal.md.j2", include_str!("../templates/proposal.md.j2")),
-    ("takeover-comment.md.j2", include_str!("../templates/takeover-comment.md.j2")),
+    (
+        "takeover-comment.md.j2",
+        include_str!("../templates/takeover-comment.md.j2"),
+    ),
 ];
 
 /// GitHub refuses PR bodies and comments longer than this many characters.
@@ -149,7 +152,12 @@ fn longest_backtick_run(text: &str) -> usize {
 pub fn replace_section(body: &str, section: &str) -> String {
     match (body.find(BEGIN), body.find(END)) {
         (Some(start), Some(end)) if start < end => {
-            format!("{}{}{}", &body[..start], section.trim_end(), &body[end + END.len()..])
+            format!(
+                "{}{}{}",
+                &body[..start],
+                section.trim_end(),
+                &body[end + END.len()..]
+            )
         }
         _ if body.trim().is_empty() => section.to_string(),
         _ => format!("{}\n\n{}", body.trim_end(), section),
@@ -164,7 +172,10 @@ mod tests {
     fn updates_replace_only_the_bots_section() {
         let old = format!("Reviewer notes above.\n\n{BEGIN}\nold evidence\n{END}\n\nand below.");
         let new = replace_section(&old, &format!("{BEGIN}\nnew evidence\n{END}\n"));
-        assert_eq!(new, format!("Reviewer notes above.\n\n{BEGIN}\nnew evidence\n{END}\n\nand below."));
+        assert_eq!(
+            new,
+            format!("Reviewer notes above.\n\n{BEGIN}\nnew evidence\n{END}\n\nand below.")
+        );
         assert_eq!(replace_section("", "x"), "x");
     }
 
@@ -187,7 +198,10 @@ mod tests {
         assert!(body.chars().count() <= BODY_LIMIT);
         assert!(body.contains(&digest_marker("d")));
         assert!(body.contains("evidence cut"));
-        let small = proposal(&ProposalView { evidence: "e".into(), ..view });
+        let small = proposal(&ProposalView {
+            evidence: "e".into(),
+            ..view
+        });
         assert!(small.contains("``````diff"), "{small}");
     }
 

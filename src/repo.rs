@@ -47,7 +47,9 @@ impl PolicyRepo {
     pub fn open(dir: &Path, url: &str, base: &str, committer: Committer) -> anyhow::Result<PolicyRepo> {
         let repo = match Repository::open_bare(dir) {
             Ok(r) => r,
-            Err(_) => Repository::init_bare(dir).with_context(|| format!("cannot create {}", dir.display()))?,
+            Err(_) => {
+                Repository::init_bare(dir).with_context(|| format!("cannot create {}", dir.display()))?
+            }
         };
         match repo.find_remote("origin") {
             Ok(remote) if remote.url().ok() == Some(url) => {}
@@ -96,7 +98,10 @@ impl PolicyRepo {
             files.schema = Some(self.text(entry.id(), SCHEMA_PATH)?);
         }
         if let Ok(entry) = tree.get_path(Path::new(AGENTS_DIR)) {
-            let agents = self.repo.find_tree(entry.id()).context("policies/agents is not a directory")?;
+            let agents = self
+                .repo
+                .find_tree(entry.id())
+                .context("policies/agents is not a directory")?;
             for entry in agents.iter() {
                 let Ok(name) = entry.name() else { continue };
                 if name.ends_with(".cedar") && entry.kind() == Some(git2::ObjectType::Blob) {
@@ -172,7 +177,10 @@ impl PolicyRepo {
     /// Push the local `branch` over the remote one (the bot rebuilds its
     /// branches from the base; callers check for foreign commits first).
     pub fn push(&self, branch: &str, credentials: Option<&Credentials>) -> anyhow::Result<()> {
-        anyhow::ensure!(branch.starts_with(BRANCH_PREFIX), "refusing to push `{branch}`: not a bot branch");
+        anyhow::ensure!(
+            branch.starts_with(BRANCH_PREFIX),
+            "refusing to push `{branch}`: not a bot branch"
+        );
         let mut remote = self.repo.find_remote("origin")?;
         let rejected = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
         let mut callbacks = callbacks(credentials);
@@ -224,7 +232,9 @@ fn callbacks(credentials: Option<&Credentials>) -> RemoteCallbacks<'static> {
         let asked = Cell::new(false);
         callbacks.credentials(move |_url, _user, _allowed| {
             if asked.replace(true) {
-                return Err(git2::Error::from_str("the policy repository refused the credentials"));
+                return Err(git2::Error::from_str(
+                    "the policy repository refused the credentials",
+                ));
             }
             Cred::userpass_plaintext(&c.user, &c.password)
         });
@@ -234,7 +244,12 @@ fn callbacks(credentials: Option<&Credentials>) -> RemoteCallbacks<'static> {
 
 /// Create a bare repository whose base branch holds `files`: the embedded
 /// default's policy repository. Does nothing if it exists.
-pub fn init_bare(dir: &Path, base: &str, files: &[(&str, &str)], committer: &Committer) -> anyhow::Result<()> {
+pub fn init_bare(
+    dir: &Path,
+    base: &str,
+    files: &[(&str, &str)],
+    committer: &Committer,
+) -> anyhow::Result<()> {
     if Repository::open_bare(dir).is_ok() {
         return Ok(());
     }

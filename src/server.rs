@@ -139,13 +139,23 @@ async fn proposals(State(app): State<Arc<App>>) -> Response {
     let listed = tokio::task::spawn_blocking(move || store.lock().expect("store lock").local_pulls()).await;
     match listed {
         Ok(Ok(pulls)) => Json(json!({ "proposals": pulls })).into_response(),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, "store_failed", format!("{e:#}")),
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "store_failed",
+            format!("{e:#}"),
+        ),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "store_failed", e.to_string()),
     }
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let queue_depth = app.ctx.store.lock().expect("store lock").queue_depth().unwrap_or(-1);
+    let queue_depth = app
+        .ctx
+        .store
+        .lock()
+        .expect("store lock")
+        .queue_depth()
+        .unwrap_or(-1);
     let shapes_in_window = app.ctx.window.lock().expect("window lock").shape_count();
     let text = app.ctx.metrics.render(&Gauges {
         queue_depth,
@@ -196,7 +206,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
     let db = data.join("shadowdraft.db");
     let ingest_store = Store::open(&db)?;
-    let (window, through) = ingest::recover(&ingest_store, settings.drafting.window_days, crate::clock::now())?;
+    let (window, through) =
+        ingest::recover(&ingest_store, settings.drafting.window_days, crate::clock::now())?;
     let window = Arc::new(Mutex::new(window));
     let store = Arc::new(Mutex::new(Store::open(&db)?));
 
@@ -208,25 +219,37 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             std::fs::canonicalize(&local)?.display().to_string()
         }
     };
-    let repo = PolicyRepo::open(&data.join("mirror.git"), &url, &settings.base_branch, settings.committer.clone())?;
+    let repo = PolicyRepo::open(
+        &data.join("mirror.git"),
+        &url,
+        &settings.base_branch,
+        settings.committer.clone(),
+    )?;
 
     let forge = match &settings.forge {
         ForgeSettings::Local => Forge::Local(LocalForge::new(store.clone(), data.join("proposals"))),
-        ForgeSettings::Github(gh) => Forge::GitHub(GitHub::new(AppSettings {
+        ForgeSettings::Github(gh) => Forge::GitHub(Box::new(GitHub::new(AppSettings {
             api_url: gh.api_url.clone(),
             app_id: gh.app_id,
             private_key_pem: gh.private_key_pem.clone(),
             installation_id: gh.installation_id,
             owner: gh.owner.clone(),
             repo: gh.repo.clone(),
-        })?),
+        })?)),
     };
 
-    let generated_key = match &settings.ingest.hs256_secret {
-        None if settings.ingest.public_keys.is_empty() => Some(generated_ingest_key(&data, &settings)?),
-        _ => None,
+    let (generated_key, announce) = match &settings.ingest.hs256_secret {
+        None if settings.ingest.public_keys.is_empty() => {
+            let (key, new) = generated_ingest_key(&data)?;
+            (Some(key), new)
+        }
+        _ => (None, false),
     };
-    let secret = settings.ingest.hs256_secret.as_deref().or(generated_key.as_deref());
+    let secret = settings
+        .ingest
+        .hs256_secret
+        .as_deref()
+        .or(generated_key.as_deref());
     let auth = IngestAuth::new(&settings.ingest.audience, secret, &settings.ingest.public_keys)?;
 
     let metrics = Arc::new(Metrics::default());
@@ -247,6 +270,9 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    if let (Some(key), true) = (&generated_key, announce) {
+        print_ingest_example(key, &settings.ingest.audience, &data.join(INGEST_KEY), addr);
+    }
     let ctx = Arc::new(Context {
         settings,
         store,
@@ -279,35 +305,39 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     })
 }
 
-/// The embedded default's HS256 ingest key: generated once, kept in `data_dir`
-/// (mode 0600), printed with an example request when first made.
-fn generated_ingest_key(data: &Path, settings: &Settings) -> anyhow::Result<Vec<u8>> {
-    let path = data.join("ingest.key");
+const INGEST_KEY: &str = "ingest.key";
+
+/// The embedded default's HS256 ingest key: generated once and kept in
+/// `data_dir` (mode 0600). Returns the key and whether it is new.
+fn generated_ingest_key(data: &Path) -> anyhow::Result<(Vec<u8>, bool)> {
+    let path = data.join(INGEST_KEY);
     if let Ok(text) = std::fs::read_to_string(&path) {
-        return Ok(text.trim().as_bytes().to_vec());
+        return Ok((text.trim().as_bytes().to_vec(), false));
     }
     let mut raw = [0u8; 32];
     getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness for the ingest key: {e}"))?;
     let key = ingest::hex(&raw);
     write_private(&path, &key)?;
+    Ok((key.into_bytes(), true))
+}
+
+/// Shown once, when the key is made: a token and a request ready to paste.
+fn print_ingest_example(key: &[u8], audience: &str, path: &Path, addr: SocketAddr) {
     let token = crate::auth::hs256_token(
-        key.as_bytes(),
-        &settings.ingest.audience,
+        key,
+        audience,
         "example-node",
         (crate::clock::now() + 30 * 86_400) as u64,
     );
     println!(
-        "Generated an ingest key in {} (shown only now; nodes sign HS256 JWTs with it, aud \"{}\").\n\
-         A token valid for 30 days, and an example request:\n\n  \
+        "Generated an ingest key in {} (nodes sign HS256 JWTs with it, aud \"{audience}\").\n\
+         Shown only now: a token valid for 30 days, and an example request:\n\n  \
          export SHADOWDRAFT_TOKEN={token}\n  \
-         curl -X POST http://{}/v1/observations -H \"Authorization: Bearer $SHADOWDRAFT_TOKEN\" \\\n    \
+         curl -X POST http://{addr}/v1/observations -H \"Authorization: Bearer $SHADOWDRAFT_TOKEN\" \\\n    \
          -H 'Content-Type: application/json' \\\n    \
          -d '{{\"source\":\"node-1\",\"calls\":[{{\"agent\":\"support-bot\",\"tool\":\"search_docs\",\"args\":{{\"query\":\"refund policy\"}}}}]}}'\n",
         path.display(),
-        settings.ingest.audience,
-        settings.listen
     );
-    Ok(key.into_bytes())
 }
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {

@@ -138,8 +138,9 @@ impl Store {
         let mut out = Vec::with_capacity(batches.len());
         {
             let mut seen = tx.prepare_cached("SELECT body_sha256 FROM idempotency WHERE key = ?1")?;
-            let mut remember =
-                tx.prepare_cached("INSERT INTO idempotency (key, body_sha256, received_at) VALUES (?1, ?2, ?3)")?;
+            let mut remember = tx.prepare_cached(
+                "INSERT INTO idempotency (key, body_sha256, received_at) VALUES (?1, ?2, ?3)",
+            )?;
             let mut journal = tx.prepare_cached("INSERT INTO journal (received_at, body) VALUES (?1, ?2)")?;
             let mut queue = tx.prepare_cached(
                 "INSERT INTO jobs (agent, due_at, generation) VALUES (?1, ?2, 1)
@@ -172,7 +173,9 @@ impl Store {
 
     /// Batches not yet in a snapshot, oldest first: `(id, received_at, body)`.
     pub fn journal(&self) -> anyhow::Result<Vec<(i64, i64, Vec<u8>)>> {
-        let mut stmt = self.conn.prepare("SELECT id, received_at, body FROM journal ORDER BY id")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, received_at, body FROM journal ORDER BY id")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -265,7 +268,9 @@ impl Store {
     }
 
     pub fn queue_depth(&self) -> anyhow::Result<i64> {
-        Ok(self.conn.query_row("SELECT COUNT(*) FROM jobs", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM jobs", [], |r| r.get(0))?)
     }
 
     pub fn proposal(&self, agent: &str) -> anyhow::Result<Option<ProposalRecord>> {
@@ -320,7 +325,14 @@ impl Store {
         self.conn.execute(
             "INSERT INTO local_pulls (agent, branch, base, title, body, state, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?6)",
-            params![pull.agent, pull.branch, pull.base, pull.title, pull.body, pull.created_at],
+            params![
+                pull.agent,
+                pull.branch,
+                pull.base,
+                pull.title,
+                pull.body,
+                pull.created_at
+            ],
         )?;
         Ok(self.conn.last_insert_rowid() as u64)
     }
@@ -371,7 +383,14 @@ mod tests {
         let first = store.append(&[incoming(Some("k1"), "x")], 30).unwrap();
         assert!(matches!(first[0], Appended::New(_)));
         let again = store
-            .append(&[incoming(Some("k1"), "x"), incoming(Some("k1"), "y"), incoming(None, "z")], 30)
+            .append(
+                &[
+                    incoming(Some("k1"), "x"),
+                    incoming(Some("k1"), "y"),
+                    incoming(None, "z"),
+                ],
+                30,
+            )
             .unwrap();
         assert_eq!(again[0], Appended::Duplicate);
         assert_eq!(again[1], Appended::KeyReused);
@@ -403,13 +422,18 @@ mod tests {
     fn checkpoint_moves_the_journal_into_buckets() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-        let ids = store.append(&[incoming(None, "x"), incoming(None, "y")], 0).unwrap();
+        let ids = store
+            .append(&[incoming(None, "x"), incoming(None, "y")], 0)
+            .unwrap();
         let Appended::New(first) = ids[0] else { panic!() };
         store
             .checkpoint(first, &[(("a".into(), 3), vec![1, 2])], 2, 0)
             .unwrap();
         assert_eq!(store.journal().unwrap().len(), 1);
-        assert_eq!(store.buckets(0).unwrap(), vec![(("a".to_string(), 3), vec![1, 2])]);
+        assert_eq!(
+            store.buckets(0).unwrap(),
+            vec![(("a".to_string(), 3), vec![1, 2])]
+        );
         store.checkpoint(first, &[], 4, 0).unwrap();
         assert!(store.buckets(0).unwrap().is_empty());
     }

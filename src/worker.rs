@@ -91,7 +91,11 @@ async fn run_job(ctx: &Context, job: Job) {
     let store = ctx.store.lock().expect("store lock");
     let recorded = match result {
         Ok(outcome) => {
-            tracing::info!(?outcome, took_ms = started.elapsed().as_millis() as u64, "job done");
+            tracing::info!(
+                ?outcome,
+                took_ms = started.elapsed().as_millis() as u64,
+                "job done"
+            );
             ctx.metrics.job_took(started.elapsed());
             store.finish_job(&job, now + ctx.settings.drafting.debounce_seconds as i64)
         }
@@ -177,7 +181,8 @@ pub async fn propose(ctx: &Context, agent: &str) -> Result<Outcome, ForgeError> 
 
     if let Some(tip) = branch_tip {
         let repo = ctx.repo.clone();
-        let foreign = blocking(move || repo.lock().expect("repo lock").foreign_commits(tip, base_tip)).await?;
+        let foreign =
+            blocking(move || repo.lock().expect("repo lock").foreign_commits(tip, base_tip)).await?;
         if !foreign.is_empty() {
             // A person owns the branch now: never push over their work.
             let Some(pr) = existing else {
@@ -187,11 +192,22 @@ pub async fn propose(ctx: &Context, agent: &str) -> Result<Outcome, ForgeError> 
                 )));
             };
             let marker = render::comment_marker(&digest);
-            if ctx.forge.comments(pr.number).await?.iter().any(|c| c.contains(&marker)) {
+            if ctx
+                .forge
+                .comments(pr.number)
+                .await?
+                .iter()
+                .any(|c| c.contains(&marker))
+            {
                 return Ok(Outcome::Unchanged(pr.number));
             }
-            view.foreign = foreign.iter().map(|c| format!("{} by {}", &c.sha[..7], c.author)).collect();
-            ctx.forge.comment(pr.number, &render::takeover_comment(&view)).await?;
+            view.foreign = foreign
+                .iter()
+                .map(|c| format!("{} by {}", &c.sha[..7], c.author))
+                .collect();
+            ctx.forge
+                .comment(pr.number, &render::takeover_comment(&view))
+                .await?;
             ctx.metrics.commented();
             return Ok(Outcome::Commented(pr.number));
         }
@@ -244,7 +260,12 @@ pub async fn propose(ctx: &Context, agent: &str) -> Result<Outcome, ForgeError> 
             ctx.metrics.pr_opened();
             let review = ctx.settings.review.agents.get(agent).cloned().unwrap_or_default();
             ctx.forge
-                .decorate(pr.number, &ctx.settings.labels, &review.reviewers, &review.team_reviewers)
+                .decorate(
+                    pr.number,
+                    &ctx.settings.labels,
+                    &review.reviewers,
+                    &review.team_reviewers,
+                )
                 .await?;
             (pr.number, pr.url, Outcome::Opened(pr.number))
         }
@@ -302,4 +323,3 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ForgeError::Failed(format!("worker task failed: {e}")))?
         .map_err(ForgeError::from)
 }
-

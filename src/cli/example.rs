@@ -59,11 +59,17 @@ pub async fn run(running: &Running) -> anyhow::Result<()> {
             .header("content-type", "application/json")
             .header("idempotency-key", format!("bundled-example-{n}"))
             .body(Full::new(Bytes::from(body)))?;
-        let response = client.request(request).await.context("cannot reach the service")?;
+        let response = client
+            .request(request)
+            .await
+            .context("cannot reach the service")?;
         let status = response.status();
         let text = response.into_body().collect().await?.to_bytes();
         if !status.is_success() {
-            bail!("the service refused example batch {n}: {status} {}", String::from_utf8_lossy(&text));
+            bail!(
+                "the service refused example batch {n}: {status} {}",
+                String::from_utf8_lossy(&text)
+            );
         }
     }
     println!(
@@ -86,7 +92,14 @@ pub async fn run(running: &Running) -> anyhow::Result<()> {
     let proposals = app.ctx.store.lock().expect("store lock").local_pulls()?;
     println!("\nProposals (GET http://{}/v1/proposals):", running.addr);
     for p in &proposals {
-        println!("  #{} {}  [{}]\n     branch {}: {}", p.number, p.title, p.state, p.branch, body_path(settings, &p.agent));
+        println!(
+            "  #{} {}  [{}]\n     branch {}: {}",
+            p.number,
+            p.title,
+            p.state,
+            p.branch,
+            body_path(settings, &p.agent)
+        );
     }
     println!(
         "\nThe drafted rules are commits on shadowdraft/* branches of {}.\nStop with Ctrl-C.",

@@ -22,6 +22,9 @@ pub struct Args {
     /// is up, then show the proposals it drafted (try the loop in seconds).
     #[arg(long)]
     example: bool,
+    /// Listen on this address instead of the configured one (port 0: any free port).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -30,6 +33,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut settings = config
         .settings(&file, &|var| std::env::var(var).ok())
         .map_err(|e| super::InputError(e.to_string()))?;
+    if let Some(listen) = args.listen {
+        settings.listen = listen;
+    }
     if args.example {
         // Draft as soon as the example arrives instead of waiting out the debounce.
         settings.drafting.debounce_seconds = 0;

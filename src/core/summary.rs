@@ -11,8 +11,8 @@ use super::classify::{self, Shape};
 use super::observation::{Call, ShadowDecision};
 use super::secrets;
 use super::types::Inferred;
-use serde_json::{Map, Value};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasherDefault, Hasher};
 

@@ -4,6 +4,7 @@
 
 pub mod fake_github;
 pub mod git_bridge;
+pub mod http;
 
 use shadowdraft::core::catalogue::{self, Catalogue};
 use shadowdraft::core::config::{DraftingConfig, Preset};
