@@ -397,7 +397,7 @@ mod tests {
     #[test]
     fn unknown_keys_are_named_with_their_path() {
         let e = Config::parse("c.yaml", "forge:\n  kind: github\n  app_idd: 3\n").unwrap_err();
-        assert_eq!(e.key, "forge");
+        assert_eq!(e.key, "forge.app_idd");
         assert!(e.to_string().contains("app_idd"), "{e}");
         let e = Config::parse("c.yaml", "drafting:\n  window_days: lots\n").unwrap_err();
         assert_eq!(e.key, "drafting.window_days");
