@@ -422,6 +422,14 @@ mod tests {
     }
 
     #[test]
+    fn the_commented_example_parses_and_names_what_it_still_needs() {
+        let config = Config::parse("example", include_str!("../shadowdraft.example.yaml")).unwrap();
+        assert_eq!(config.forge.kind, Some(ForgeKind::Github));
+        let e = config.settings("example", &no_env).unwrap_err();
+        assert_eq!(e.key, "forge.private_key_path");
+    }
+
+    #[test]
     fn repository_comes_from_the_url() {
         assert_eq!(
             repository_of("https://github.com/acme/agent-policies.git").as_deref(),

@@ -49,6 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let running = server::start(settings).await?;
+        println!("shadowdraft serving on http://{}", running.addr);
         if args.example {
             super::example::run(&running).await?;
         }
