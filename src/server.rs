@@ -134,11 +134,27 @@ async fn observations(
     }
 }
 
+/// The local forge's proposals (with their bodies); with GitHub, the pull
+/// request the bot last updated per agent.
 async fn proposals(State(app): State<Arc<App>>) -> Response {
-    let store = app.ctx.store.clone();
-    let listed = tokio::task::spawn_blocking(move || store.lock().expect("store lock").local_pulls()).await;
+    let ctx = app.ctx.clone();
+    let listed = tokio::task::spawn_blocking(move || -> anyhow::Result<serde_json::Value> {
+        let store = ctx.store.lock().expect("store lock");
+        Ok(match ctx.forge {
+            Forge::Local(_) => json!({ "proposals": store.local_pulls()? }),
+            Forge::GitHub(_) => {
+                let records: Vec<_> = store
+                    .proposals()?
+                    .into_iter()
+                    .map(|(agent, record)| json!({"agent": agent, "pull_request": record}))
+                    .collect();
+                json!({ "proposals": records })
+            }
+        })
+    })
+    .await;
     match listed {
-        Ok(Ok(pulls)) => Json(json!({ "proposals": pulls })).into_response(),
+        Ok(Ok(body)) => Json(body).into_response(),
         Ok(Err(e)) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "store_failed",

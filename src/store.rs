@@ -98,7 +98,7 @@ pub struct Job {
     pub attempts: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ProposalRecord {
     pub number: u64,
     pub head: String,
@@ -298,6 +298,25 @@ impl Store {
             params![agent, record.number as i64, record.head, record.digest, record.url, now],
         )?;
         Ok(())
+    }
+
+    /// What the bot last proposed, per agent.
+    pub fn proposals(&self) -> anyhow::Result<Vec<(String, ProposalRecord)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT agent, number, head, digest, url FROM proposals ORDER BY agent")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                ProposalRecord {
+                    number: r.get::<_, i64>(1)? as u64,
+                    head: r.get(2)?,
+                    digest: r.get(3)?,
+                    url: r.get(4)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn local_pulls(&self) -> anyhow::Result<Vec<LocalPull>> {

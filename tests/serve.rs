@@ -268,6 +268,9 @@ async fn observations_become_one_pull_request_that_updates_and_respects_human_co
     eventually(30, "the job ran", || queue_empty(&running)).await;
     assert_eq!(rig.github.comments(1).len(), 1);
 
+    let listed = get(&format!("http://{}/v1/proposals", running.addr)).await.json();
+    assert_eq!(listed["proposals"][0]["agent"], AGENT);
+    assert_eq!(listed["proposals"][0]["pull_request"]["number"], 1);
     let metrics = get(&format!("http://{}/metrics", running.addr)).await.body;
     assert!(metrics.contains("shadowdraft_prs_opened_total 1\n"), "{metrics}");
     assert!(

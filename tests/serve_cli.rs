@@ -48,7 +48,11 @@ fn read_until(child: &mut Child, marker: &str) -> String {
 }
 
 fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     child.wait().unwrap()
 }
 
@@ -61,18 +65,41 @@ fn quickstart_shows_the_whole_loop_on_the_embedded_default() {
     assert!(out.contains("curl -X POST http://127.0.0.1:"), "{out}");
     assert!(out.contains("Posted 1800 example calls of 6 agents"), "{out}");
     assert_eq!(out.matches("  #").count(), 6, "one proposal per agent:\n{out}");
-    let body = std::fs::read_to_string(dir.path().join("shadowdraft-data/proposals/support-bot-001.md")).unwrap();
+    let addr = out
+        .split("shadowdraft serving on http://")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let listed = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(get(&format!("http://{addr}/v1/proposals")))
+        .json();
+    assert_eq!(listed["proposals"].as_array().unwrap().len(), 6);
+    assert_eq!(listed["proposals"][5]["branch"], "shadowdraft/support-bot-001");
+    let body =
+        std::fs::read_to_string(dir.path().join("shadowdraft-data/proposals/support-bot-001.md")).unwrap();
+    assert_eq!(listed["proposals"][5]["body"].as_str().unwrap(), body);
     assert!(body.contains("| argument | role | rung |"), "{body}");
     let key = std::fs::metadata(dir.path().join("shadowdraft-data/ingest.key")).unwrap();
     #[cfg(unix)]
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777,
+        0o600
+    );
     assert!(terminate(&mut child).success(), "a graceful stop exits 0");
 
     // A second run reuses the key, does not print it, and counts the example once.
     let mut child = serve(dir.path(), &["--example", "--listen", "127.0.0.1:0"]);
     let out = read_until(&mut child, "Stop with Ctrl-C");
     assert!(!out.contains("Generated an ingest key"), "{out}");
-    assert_eq!(out.matches("  #").count(), 6, "still one proposal per agent:\n{out}");
+    assert_eq!(
+        out.matches("  #").count(),
+        6,
+        "still one proposal per agent:\n{out}"
+    );
     assert!(terminate(&mut child).success());
 }
 
@@ -124,7 +151,11 @@ async fn a_killed_server_loses_no_acknowledged_batch() {
 #[test]
 fn an_invalid_config_stops_serve_before_it_starts_and_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("shadowdraft.yaml"), "ingest:\n  max_body_bytes: lots\n").unwrap();
+    std::fs::write(
+        dir.path().join("shadowdraft.yaml"),
+        "ingest:\n  max_body_bytes: lots\n",
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_shadowdraft"))
         .current_dir(dir.path())
         .arg("serve")
@@ -133,5 +164,8 @@ fn an_invalid_config_stops_serve_before_it_starts_and_names_the_key() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ingest.max_body_bytes"), "{stderr}");
-    assert!(!dir.path().join("shadowdraft-data").exists(), "nothing was created");
+    assert!(
+        !dir.path().join("shadowdraft-data").exists(),
+        "nothing was created"
+    );
 }
