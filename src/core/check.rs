@@ -10,7 +10,7 @@ use super::schema::Schema;
 use super::summary::Summary;
 use cedar_policy::{PolicySet, Request, ValidationMode, Validator};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// A policy repository that parsed.
 pub struct LoadedRepo {
@@ -59,6 +59,8 @@ pub struct CheckReport {
     pub rules: usize,
     pub shapes_replayed: usize,
     pub calls_replayed: u64,
+    /// Ids of the rules that allowed some replayed call.
+    pub used: BTreeSet<String>,
 }
 
 impl CheckReport {
@@ -140,10 +142,15 @@ pub fn check(files: &RepoFiles, summary: Option<&Summary>) -> CheckReport {
             for args in slice.representatives(key) {
                 let why = match mapping::request(agent, tool, server, &args, &repo.schema) {
                     Err(e) => Some(format!("cannot be represented: {e}")),
-                    Ok(request) if !authorize(&set, &request).allowed => {
-                        Some(why_denied(&repo, agent, tool, &request))
+                    Ok(request) => {
+                        let verdict = authorize(&set, &request);
+                        if verdict.allowed {
+                            report.used.extend(verdict.determining);
+                            None
+                        } else {
+                            Some(why_denied(&repo, agent, tool, &request))
+                        }
                     }
-                    Ok(_) => None,
                 };
                 if let Some(why) = why {
                     report.denied.push(Denied {

@@ -131,6 +131,12 @@ pub struct DraftingConfig {
     pub thresholds: Option<serde_yaml::Value>,
     /// Risk overrides by tool name.
     pub tools: BTreeMap<String, ToolSettings>,
+    /// Days without a matching call after which a generated rule on `main` is
+    /// proposed for removal (service only).
+    pub unused_after: u32,
+    /// A rule reviewers turned down is proposed again once the calls behind it
+    /// reach this multiple of what they were when it was turned down.
+    pub repropose_factor: f64,
 }
 
 impl Default for DraftingConfig {
@@ -141,6 +147,8 @@ impl Default for DraftingConfig {
             preset: Preset::Balanced,
             thresholds: None,
             tools: BTreeMap::new(),
+            unused_after: 30,
+            repropose_factor: 2.0,
         }
     }
 }

@@ -9,7 +9,9 @@
 use super::catalogue::Catalogue;
 use super::classify::{guard_parts, Shape};
 use super::config::{DraftingConfig, Thresholds};
-use super::evidence::{AgentEvidence, ArgEvidence, Evidence, RuleEvidence, Totals, Unrepresentable};
+use super::evidence::{
+    AgentEvidence, ArgEvidence, Evidence, RuleEvidence, Totals, Unrepresentable, Withheld,
+};
 use super::ladder::{self, Condition, LeafInput, Role};
 use super::layout::{self, Doc};
 use super::mapping;
@@ -44,6 +46,19 @@ pub struct FileChange {
     pub after: String,
 }
 
+/// Rules reviewers turned down, by content fingerprint (annotations and layout ignored).
+pub type Rejections = BTreeMap<String, Rejection>;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rejection {
+    /// Calls behind the rule when it was turned down.
+    pub calls: u64,
+    /// Shown in the evidence, e.g. "closed without merging in #12".
+    pub reason: String,
+    /// Never proposed again, whatever the evidence (an `ignore` command).
+    pub permanent: bool,
+}
+
 /// The result of drafting.
 #[derive(Debug, Clone)]
 pub struct Draft {
@@ -65,6 +80,16 @@ pub enum DraftError {
     /// A drafting invariant failed: a bug, reported rather than shipped.
     #[error("draft rejected by its own checks:\n{}", .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
     Invariant(Vec<String>),
+}
+
+/// Turned down, and the evidence has not grown enough since.
+fn withhold(rule: &BuiltRule, rejected: &Rejections, factor: f64) -> bool {
+    if rejected.is_empty() {
+        return false;
+    }
+    rejected
+        .get(&policies::fingerprint(&rule.policy))
+        .is_some_and(|r| r.permanent || (rule.evidence.calls as f64) < r.calls as f64 * factor)
 }
 
 fn rfc3339(t: i64) -> String {
@@ -767,6 +792,12 @@ fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> 
 
 /// Draft the rules that would allow every observed call the repository does not allow yet.
 pub fn draft(input: &DraftInput<'_>) -> Result<Draft, DraftError> {
+    draft_remembering(input, &Rejections::new())
+}
+
+/// Draft, leaving out rules reviewers turned down unless the calls behind
+/// them have since grown by `repropose_factor`.
+pub fn draft_remembering(input: &DraftInput<'_>, rejected: &Rejections) -> Result<Draft, DraftError> {
     let thresholds = input.config.thresholds().map_err(DraftError::Config)?;
     let mut schema = Schema::parse(input.files.schema.as_deref().unwrap_or(""))?;
     let mut policies = Policies::load(input.files).map_err(DraftError::Repo)?;
@@ -806,7 +837,6 @@ pub fn draft(input: &DraftInput<'_>) -> Result<Draft, DraftError> {
         totals.unrepresentable += outcome.unrepresentable_calls;
         totals.forbidden += outcome.forbidden_calls;
         totals.drafted += outcome.drafted_calls;
-        totals.new_rules += outcome.rules.len();
         used.extend(outcome.used);
         invariant.extend(outcome.problems);
         let evidence = agents.entry(agent.to_string()).or_insert_with(|| AgentEvidence {
@@ -814,12 +844,23 @@ pub fn draft(input: &DraftInput<'_>) -> Result<Draft, DraftError> {
             file: policies::agent_file(agent),
             ..AgentEvidence::default()
         });
+        let (rules, withheld): (Vec<BuiltRule>, Vec<BuiltRule>) = outcome
+            .rules
+            .into_iter()
+            .partition(|r| !withhold(r, rejected, input.config.repropose_factor));
+        for rule in withheld {
+            let rejection = &rejected[&policies::fingerprint(&rule.policy)];
+            totals.drafted -= rule.evidence.calls;
+            evidence.withheld.push(Withheld {
+                what: rule.evidence.id,
+                calls: rule.evidence.calls,
+                reason: rejection.reason.clone(),
+            });
+        }
+        totals.new_rules += rules.len();
         evidence.already_allowed += outcome.already_allowed;
         evidence.unrepresentable.extend(outcome.unrepresentable);
-        new_rules
-            .entry(agent.to_string())
-            .or_default()
-            .extend(outcome.rules);
+        new_rules.entry(agent.to_string()).or_default().extend(rules);
     }
     new_rules.retain(|_, rules| !rules.is_empty());
 

@@ -47,8 +47,19 @@ pub struct AgentEvidence {
     pub rules: Vec<RuleEvidence>,
     /// Generated rules in the repository that no observed call used.
     pub removal_candidates: Vec<String>,
+    /// Rules (or whole tools) reviewers turned down, not proposed again.
+    pub withheld: Vec<Withheld>,
     pub unrepresentable: Vec<Unrepresentable>,
     pub already_allowed: u64,
+}
+
+/// A rule the evidence supports but reviewers turned down.
+#[derive(Debug, Clone, Serialize)]
+pub struct Withheld {
+    /// The rule id it would have had, or the tool when the whole tool is ignored.
+    pub what: String,
+    pub calls: u64,
+    pub reason: String,
 }
 
 /// Calls that stay denied: they do not fit the schema, or a `forbid` rule denies them.

@@ -741,6 +741,13 @@ impl Summary {
         }
     }
 
+    /// Forget an agent's calls to one tool (reviewers asked to ignore it).
+    pub fn remove_tool(&mut self, agent: &str, tool: &str) -> Option<u64> {
+        let slice = self.agents.get_mut(agent)?.remove(tool)?;
+        self.calls = self.calls.saturating_sub(slice.calls);
+        Some(slice.calls)
+    }
+
     /// Every (agent, tool, slice), sorted for deterministic output.
     pub fn slices(&self) -> Vec<(&str, &str, &Slice)> {
         let mut out: Vec<(&str, &str, &Slice)> = self

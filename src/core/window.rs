@@ -73,6 +73,16 @@ impl Window {
         out
     }
 
+    /// The first day the agent was observed on, among the days held.
+    pub fn first_day(&self, agent: &str) -> Option<i64> {
+        let from = (agent.to_string(), i64::MIN);
+        self.buckets
+            .range(from..)
+            .next()
+            .filter(|((a, _), _)| a == agent)
+            .map(|((_, day), _)| *day)
+    }
+
     /// Buckets changed since the last call, for the store to persist.
     pub fn take_dirty(&mut self) -> Vec<(BucketKey, &Summary)> {
         let dirty = std::mem::take(&mut self.dirty);
@@ -138,7 +148,10 @@ mod tests {
         assert_eq!(window.summary("a", span(now, 14)).calls, 4);
         assert_eq!(window.summary("a", span(now, 30)).calls, 6);
         assert_eq!(window.summary("b", span(now, 1)).calls, 2);
+        assert_eq!(window.first_day("a"), Some(80));
+        assert_eq!(window.first_day("c"), None);
         assert_eq!(window.expire(span(now, 14)), vec![("a".to_string(), 80)]);
+        assert_eq!(window.first_day("a"), Some(99));
         assert_eq!(window.summary("a", span(now, 30)).calls, 4);
     }
 
