@@ -176,6 +176,33 @@ struct PullResponse {
 }
 
 #[derive(Deserialize)]
+struct PermissionResponse {
+    permission: String,
+}
+
+#[derive(Deserialize)]
+struct PullHeadRef {
+    head: HeadRef,
+}
+
+#[derive(Deserialize)]
+struct HeadRef {
+    #[serde(rename = "ref")]
+    head_ref: String,
+}
+
+#[derive(Deserialize)]
+struct ProtectionResponse {
+    required_pull_request_reviews: Option<ReviewRules>,
+}
+
+#[derive(Deserialize)]
+struct ReviewRules {
+    #[serde(default)]
+    require_code_owner_reviews: bool,
+}
+
+#[derive(Deserialize)]
 struct PullHead {
     sha: String,
 }
@@ -412,6 +439,54 @@ impl GitHub {
             Ok(())
         })
         .await
+    }
+
+    /// Whether `user` may write to the repository (permission admin, maintain or write).
+    pub async fn can_write(&self, user: &str) -> Result<bool, GitHubError> {
+        let route = format!("{}/collaborators/{}/permission", self.repo_route(), encode(user));
+        let answer = self
+            .retrying("read permission", || self.call(Method::GET, &route, None))
+            .await;
+        match answer {
+            Ok(answer) => {
+                let level: PermissionResponse = answer.json("permission").map_err(|f| f.error)?;
+                Ok(matches!(
+                    level.permission.as_str(),
+                    "admin" | "maintain" | "write"
+                ))
+            }
+            Err(GitHubError::Rejected { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The head branch of pull request `number`.
+    pub async fn pull_head(&self, number: u64) -> Result<String, GitHubError> {
+        let route = format!("{}/pulls/{number}", self.repo_route());
+        let answer = self
+            .retrying("read pull request", || self.call(Method::GET, &route, None))
+            .await?;
+        let pull: PullHeadRef = answer.json("pull request").map_err(|f| f.error)?;
+        Ok(pull.head.head_ref)
+    }
+
+    /// Whether merging into `branch` needs a code owner's approval. An
+    /// unprotected branch (404) does not.
+    pub async fn code_owner_reviews_required(&self, branch: &str) -> Result<bool, GitHubError> {
+        let route = format!("{}/branches/{}/protection", self.repo_route(), encode(branch));
+        match self
+            .retrying("read branch protection", || self.call(Method::GET, &route, None))
+            .await
+        {
+            Ok(answer) => {
+                let protection: ProtectionResponse = answer.json("branch protection").map_err(|f| f.error)?;
+                Ok(protection
+                    .required_pull_request_reviews
+                    .is_some_and(|r| r.require_code_owner_reviews))
+            }
+            Err(GitHubError::Rejected { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Requests answered with an error, by HTTP status, for /metrics.

@@ -1,10 +1,12 @@
 //! Accepting observation batches durably and fast.
 //!
-//! One writer thread owns the store's ingest connection. Handlers validate a
-//! batch whole, hand it over and wait; the writer commits everything waiting
-//! in one transaction (group commit: one fsync for many batches), folds the
-//! batches into the in-memory [`Window`], and only then answers. Every few
-//! seconds it checkpoints the changed day buckets and empties the journal.
+//! Handlers validate a batch whole and hand it to the writer thread, which
+//! commits everything waiting in one transaction (group commit: one fsync for
+//! many batches) and answers as soon as it is durable. The folder thread then
+//! folds the stored batches, in journal order, into the in-memory [`Window`],
+//! queues their agents for drafting, and every few seconds checkpoints the
+//! changed day buckets and empties the journal up to what it has folded. The
+//! two threads overlap, so SQLite and summarising use both cores.
 
 use crate::core::observation::{parse_batch, Batch, Origin};
 use crate::core::window::{self, Window};
@@ -12,7 +14,8 @@ use crate::metrics::Metrics;
 use crate::store::{Appended, Incoming, Store};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::collections::BTreeSet;
+use std::sync::mpsc::{channel, sync_channel, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -25,13 +28,20 @@ const GROUP: usize = 128;
 
 pub struct Ingestor {
     sender: Mutex<Option<SyncSender<Pending>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 struct Pending {
     incoming: Incoming,
     batch: Batch,
     reply: oneshot::Sender<Result<Appended, String>>,
+}
+
+/// A stored batch on its way to the window.
+struct Stored {
+    id: i64,
+    received_at: i64,
+    batch: Batch,
 }
 
 /// Why a batch was not stored.
@@ -45,32 +55,48 @@ pub enum IngestError {
     Store(String),
 }
 
-/// Tuning of the writer; tests shorten the checkpoint interval.
+/// Tuning of the ingest threads; tests shorten the checkpoint interval.
 #[derive(Debug, Clone)]
 pub struct WriterSettings {
     pub debounce_seconds: i64,
-    pub window_days: u32,
+    /// Days of buckets kept: the drafting window, or longer to tell unused rules.
+    pub retain_days: u32,
     pub checkpoint_every: Duration,
 }
 
-/// Load the window from the store: snapshots, then the journal folded on top.
-pub fn recover(store: &Store, window_days: u32, now: i64) -> anyhow::Result<(Window, i64)> {
+/// The window as the store holds it: snapshots, with the journal folded on top.
+pub struct Recovered {
+    pub window: Window,
+    /// The last journal id folded in.
+    pub through: i64,
+    /// Agents of journal batches, which may not have been queued before a crash.
+    pub agents: BTreeSet<String>,
+}
+
+/// Load the window from the store.
+pub fn recover(store: &Store, retain_days: u32, now: i64) -> anyhow::Result<Recovered> {
     let mut restored = Window::default();
-    let span = window::span(now, window_days);
+    let span = window::span(now, retain_days);
     for (key, blob) in store.buckets(window::day_of(span.start))? {
         let summary = rmp_serde::from_slice(&blob)
             .with_context(|| format!("the stored summary of {} day {} does not decode", key.0, key.1))?;
         restored.restore(key, summary);
     }
     let mut through = 0;
+    let mut agents = BTreeSet::new();
     for (id, received_at, body) in store.journal()? {
         let text = String::from_utf8_lossy(&body);
         let batch =
             parse_batch(&origin(), &text).with_context(|| format!("journal batch {id} does not parse"))?;
         restored.fold(&batch, received_at);
+        agents.extend(batch.calls.into_iter().map(|c| c.agent));
         through = id;
     }
-    Ok((restored, through))
+    Ok(Recovered {
+        window: restored,
+        through,
+        agents,
+    })
 }
 
 fn origin() -> Origin {
@@ -87,9 +113,11 @@ pub fn validate(body: &[u8]) -> Result<Batch, String> {
 }
 
 impl Ingestor {
-    /// Start the writer thread. `through` is the last journal id already in `window`.
+    /// Start the writer and folder threads. `folder_store` is a second
+    /// connection; `through` is the last journal id already in `window`.
     pub fn start(
         store: Store,
+        folder_store: Store,
         window: Arc<Mutex<Window>>,
         through: i64,
         settings: WriterSettings,
@@ -97,24 +125,29 @@ impl Ingestor {
         wake: Arc<Notify>,
     ) -> Ingestor {
         let (sender, receiver) = sync_channel(QUEUE);
+        let (stored, to_fold) = channel();
+        let writer_metrics = metrics.clone();
         let writer = std::thread::Builder::new()
             .name("shadowdraft-writer".into())
+            .spawn(move || write(store, receiver, stored, writer_metrics))
+            .expect("spawn the writer thread");
+        let folder = std::thread::Builder::new()
+            .name("shadowdraft-folder".into())
             .spawn(move || {
-                let mut writer = Writer {
-                    store,
+                Folder {
+                    store: folder_store,
                     window,
                     through,
                     unsaved: through > 0,
                     settings,
-                    metrics,
                     wake,
-                };
-                writer.run(receiver)
+                }
+                .run(to_fold)
             })
-            .expect("spawn the writer thread");
+            .expect("spawn the folder thread");
         Ingestor {
             sender: Mutex::new(Some(sender)),
-            writer: Mutex::new(Some(writer)),
+            threads: Mutex::new(vec![writer, folder]),
         }
     }
 
@@ -125,14 +158,15 @@ impl Ingestor {
         body: &[u8],
         batch: Batch,
     ) -> Result<Appended, IngestError> {
-        let mut agents: Vec<String> = batch.calls.iter().map(|c| c.agent.clone()).collect();
-        agents.sort_unstable();
-        agents.dedup();
+        // Only a key needs the body's digest: to tell a retry from a reused key.
+        let body_sha256 = key
+            .as_ref()
+            .map(|_| hex(&Sha256::digest(body)))
+            .unwrap_or_default();
         let incoming = Incoming {
             key,
-            body_sha256: hex(&Sha256::digest(body)),
+            body_sha256,
             body: body.to_vec(),
-            agents,
             received_at: crate::clock::now(),
         };
         let (reply, answer) = oneshot::channel();
@@ -155,11 +189,11 @@ impl Ingestor {
             .map_err(IngestError::Store)
     }
 
-    /// Stop taking batches, store those waiting, checkpoint, and join the writer.
+    /// Stop taking batches; store, fold and checkpoint those waiting; join the threads.
     pub fn shutdown(&self) {
         self.sender.lock().expect("sender lock").take();
-        if let Some(writer) = self.writer.lock().expect("writer lock").take() {
-            let _ = writer.join();
+        for thread in self.threads.lock().expect("threads lock").drain(..) {
+            let _ = thread.join();
         }
     }
 }
@@ -170,11 +204,45 @@ impl Drop for Ingestor {
     }
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// The writer thread: group commit, answer, pass the batches on to the folder.
+fn write(mut store: Store, receiver: Receiver<Pending>, folder: Sender<Stored>, metrics: Arc<Metrics>) {
+    while let Ok(first) = receiver.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP {
+            match receiver.try_recv() {
+                Ok(p) => group.push(p),
+                Err(_) => break,
+            }
+        }
+        let (waiting, incoming): (Vec<_>, Vec<_>) = group
+            .into_iter()
+            .map(|p| ((p.batch, p.reply), p.incoming))
+            .unzip();
+        match store.append(&incoming) {
+            Err(e) => {
+                tracing::error!(error = %e, "storing observation batches failed");
+                for (_, reply) in waiting {
+                    let _ = reply.send(Err(format!("{e:#}")));
+                }
+            }
+            Ok(outcomes) => {
+                for (((batch, reply), outcome), incoming) in waiting.into_iter().zip(outcomes).zip(incoming) {
+                    let _ = reply.send(Ok(outcome));
+                    if let Appended::New(id) = outcome {
+                        metrics.batch_ingested(batch.calls.iter().map(|c| c.count).sum());
+                        let _ = folder.send(Stored {
+                            id,
+                            received_at: incoming.received_at,
+                            batch,
+                        });
+                    }
+                }
+            }
+        }
+    }
 }
 
-struct Writer {
+struct Folder {
     store: Store,
     window: Arc<Mutex<Window>>,
     /// The last journal id folded into the window.
@@ -182,28 +250,26 @@ struct Writer {
     /// Batches were folded since the last checkpoint.
     unsaved: bool,
     settings: WriterSettings,
-    metrics: Arc<Metrics>,
     wake: Arc<Notify>,
 }
 
-impl Writer {
-    fn run(&mut self, receiver: Receiver<Pending>) {
+impl Folder {
+    fn run(mut self, batches: Receiver<Stored>) {
         let mut last_checkpoint = Instant::now();
         loop {
-            let first = match receiver.recv_timeout(self.settings.checkpoint_every) {
-                Ok(p) => Some(p),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
-            if let Some(first) = first {
-                let mut group = vec![first];
-                while group.len() < GROUP {
-                    match receiver.try_recv() {
-                        Ok(p) => group.push(p),
-                        Err(_) => break,
+            match batches.recv_timeout(self.settings.checkpoint_every) {
+                Ok(first) => {
+                    let mut group = vec![first];
+                    while let Ok(next) = batches.try_recv() {
+                        group.push(next);
+                        if group.len() >= GROUP {
+                            break;
+                        }
                     }
+                    self.fold(group);
                 }
-                self.commit(group);
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
             }
             if last_checkpoint.elapsed() >= self.settings.checkpoint_every {
                 self.checkpoint();
@@ -213,49 +279,33 @@ impl Writer {
         self.checkpoint();
     }
 
-    fn commit(&mut self, group: Vec<Pending>) {
-        let (pending, incoming): (Vec<_>, Vec<_>) = group
-            .into_iter()
-            .map(|p| ((p.batch, p.reply), p.incoming))
-            .unzip();
-        let result = self.store.append(&incoming, self.settings.debounce_seconds);
-        match result {
-            Err(e) => {
-                tracing::error!(error = %e, "storing observation batches failed");
-                for (_, reply) in pending {
-                    let _ = reply.send(Err(format!("{e:#}")));
-                }
-            }
-            Ok(outcomes) => {
-                let mut touched = false;
-                {
-                    let mut window = self.window.lock().expect("window lock");
-                    for ((batch, _), (outcome, incoming)) in
-                        pending.iter().zip(outcomes.iter().zip(&incoming))
-                    {
-                        if let Appended::New(id) = outcome {
-                            window.fold(batch, incoming.received_at);
-                            self.through = self.through.max(*id);
-                            self.unsaved = true;
-                            let calls: u64 = batch.calls.iter().map(|c| c.count).sum();
-                            self.metrics.batch_ingested(calls);
-                            touched |= !batch.calls.is_empty();
-                        }
-                    }
-                }
-                for ((_, reply), outcome) in pending.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
-                }
-                if touched {
-                    self.wake.notify_one();
-                }
+    fn fold(&mut self, group: Vec<Stored>) {
+        let mut agents = BTreeSet::new();
+        let mut due = 0;
+        {
+            let mut window = self.window.lock().expect("window lock");
+            for stored in &group {
+                agents.extend(window.fold(&stored.batch, stored.received_at));
+                self.through = self.through.max(stored.id);
+                due = due.max(stored.received_at + self.settings.debounce_seconds);
             }
         }
+        self.unsaved = true;
+        // Queue drafting only now that the window holds the calls: a job that ran
+        // earlier would draft without them and consider the agent done.
+        if !agents.is_empty() {
+            if let Err(e) = self.store.queue_agents(&agents, due) {
+                tracing::error!(error = %e, "cannot queue drafting jobs; they are queued again at restart");
+            }
+            self.wake.notify_one();
+        }
+        // Free the batches here, off the writer's path.
+        drop(group);
     }
 
     fn checkpoint(&mut self) {
         let now = crate::clock::now();
-        let span = window::span(now, self.settings.window_days);
+        let span = window::span(now, self.settings.retain_days);
         let changed: Vec<_> = {
             let mut window = self.window.lock().expect("window lock");
             window.expire(span);
@@ -284,4 +334,8 @@ impl Writer {
             self.unsaved = false;
         }
     }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

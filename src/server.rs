@@ -222,9 +222,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
     let db = data.join("shadowdraft.db");
     let ingest_store = Store::open(&db)?;
-    let (window, through) =
-        ingest::recover(&ingest_store, settings.drafting.window_days, crate::clock::now())?;
-    let window = Arc::new(Mutex::new(window));
+    let mut folder_store = Store::open(&db)?;
+    let retain_days = settings.drafting.window_days.max(settings.drafting.unused_after);
+    let now = crate::clock::now();
+    let recovered = ingest::recover(&ingest_store, retain_days, now)?;
+    // Batches of the journal may have been stored but not queued before a crash.
+    folder_store.queue_agents(&recovered.agents, now)?;
+    let through = recovered.through;
+    let window = Arc::new(Mutex::new(recovered.window));
     let store = Arc::new(Mutex::new(Store::open(&db)?));
 
     let url = match &settings.repo_url {
@@ -272,11 +277,12 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let wake = Arc::new(Notify::new());
     let ingestor = Ingestor::start(
         ingest_store,
+        folder_store,
         window.clone(),
         through,
         WriterSettings {
             debounce_seconds: settings.drafting.debounce_seconds as i64,
-            window_days: settings.drafting.window_days,
+            retain_days,
             checkpoint_every: Duration::from_secs(2),
         },
         metrics.clone(),

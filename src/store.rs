@@ -10,9 +10,10 @@
 //! - `proposals`: what the bot last proposed per agent.
 //! - `local_pulls`: the proposals of the local forge.
 
+use crate::core::draft::{Rejection, Rejections};
 use crate::core::window::BucketKey;
 use anyhow::Context;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::time::Duration;
 
@@ -48,6 +49,53 @@ CREATE TABLE IF NOT EXISTS proposals (
     url TEXT NOT NULL,
     updated_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS proposal_rules (
+    agent TEXT NOT NULL,
+    id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    calls INTEGER NOT NULL,
+    PRIMARY KEY (agent, id)
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id TEXT PRIMARY KEY,
+    received_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    delivery TEXT NOT NULL,
+    event TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    due_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE TABLE IF NOT EXISTS rejections (
+    agent TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    calls INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    permanent INTEGER NOT NULL,
+    PRIMARY KEY (agent, fingerprint)
+);
+CREATE TABLE IF NOT EXISTS ignored_tools (
+    agent TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (agent, tool)
+);
+CREATE TABLE IF NOT EXISTS promotions (
+    agent TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    pull INTEGER NOT NULL,
+    merged_at INTEGER NOT NULL,
+    PRIMARY KEY (agent, rule_id)
+);
+CREATE TABLE IF NOT EXISTS installations (
+    id INTEGER PRIMARY KEY,
+    repositories TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS local_pulls (
     number INTEGER PRIMARY KEY AUTOINCREMENT,
     agent TEXT NOT NULL,
@@ -71,12 +119,12 @@ pub struct Store {
     conn: Connection,
 }
 
-/// A batch ready to be written: validated, with its agents known.
+/// A validated batch ready to be written.
 pub struct Incoming {
     pub key: Option<String>,
+    /// Set when `key` is: tells a retry from a key reused for other data.
     pub body_sha256: String,
     pub body: Vec<u8>,
-    pub agents: Vec<String>,
     pub received_at: i64,
 }
 
@@ -106,6 +154,24 @@ pub struct ProposalRecord {
     pub url: String,
 }
 
+/// A rule of a proposal as the bot last pushed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProposedRule {
+    pub id: String,
+    pub fingerprint: String,
+    pub calls: u64,
+}
+
+/// A GitHub webhook delivery waiting to be handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub id: i64,
+    pub delivery: String,
+    pub event: String,
+    pub payload: Vec<u8>,
+    pub attempts: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LocalPull {
     pub number: u64,
@@ -131,10 +197,13 @@ impl Store {
         Ok(Store { conn })
     }
 
-    /// Write batches in one transaction, and queue a redraft of their agents
-    /// `debounce` seconds out (an agent already queued keeps its time).
-    pub fn append(&mut self, batches: &[Incoming], debounce: i64) -> anyhow::Result<Vec<Appended>> {
-        let tx = self.conn.transaction()?;
+    /// Write batches in one transaction.
+    pub fn append(&mut self, batches: &[Incoming]) -> anyhow::Result<Vec<Appended>> {
+        // IMMEDIATE: take the write lock up front, so a concurrent writer makes
+        // this wait (busy timeout) instead of failing the read-then-write.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut out = Vec::with_capacity(batches.len());
         {
             let mut seen = tx.prepare_cached("SELECT body_sha256 FROM idempotency WHERE key = ?1")?;
@@ -142,10 +211,6 @@ impl Store {
                 "INSERT INTO idempotency (key, body_sha256, received_at) VALUES (?1, ?2, ?3)",
             )?;
             let mut journal = tx.prepare_cached("INSERT INTO journal (received_at, body) VALUES (?1, ?2)")?;
-            let mut queue = tx.prepare_cached(
-                "INSERT INTO jobs (agent, due_at, generation) VALUES (?1, ?2, 1)
-                 ON CONFLICT (agent) DO UPDATE SET generation = generation + 1",
-            )?;
             for batch in batches {
                 if let Some(key) = &batch.key {
                     let known: Option<String> = seen.query_row([key], |r| r.get(0)).optional()?;
@@ -160,15 +225,34 @@ impl Store {
                     remember.execute(params![key, batch.body_sha256, batch.received_at])?;
                 }
                 journal.execute(params![batch.received_at, batch.body])?;
-                let id = tx.last_insert_rowid();
-                for agent in &batch.agents {
-                    queue.execute(params![agent, batch.received_at + debounce])?;
-                }
-                out.push(Appended::New(id));
+                out.push(Appended::New(tx.last_insert_rowid()));
             }
         }
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Queue agents for drafting at `due_at`; an agent already queued keeps its
+    /// time (so a busy agent is drafted at most once per debounce).
+    pub fn queue_agents<'a>(
+        &mut self,
+        agents: impl IntoIterator<Item = &'a String>,
+        due_at: i64,
+    ) -> anyhow::Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut queue = tx.prepare_cached(
+                "INSERT INTO jobs (agent, due_at, generation) VALUES (?1, ?2, 1)
+                 ON CONFLICT (agent) DO UPDATE SET generation = generation + 1",
+            )?;
+            for agent in agents {
+                queue.execute(params![agent, due_at])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Batches not yet in a snapshot, oldest first: `(id, received_at, body)`.
@@ -197,7 +281,9 @@ impl Store {
         first_day: i64,
         keys_before: i64,
     ) -> anyhow::Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let mut put = tx.prepare_cached(
                 "INSERT INTO buckets (agent, day, summary) VALUES (?1, ?2, ?3)
@@ -319,6 +405,217 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The rules of the agent's proposal, replacing what was recorded.
+    pub fn save_proposal_rules(&mut self, agent: &str, rules: &[ProposedRule]) -> anyhow::Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM proposal_rules WHERE agent = ?1", [agent])?;
+        for rule in rules {
+            tx.execute(
+                "INSERT INTO proposal_rules (agent, id, fingerprint, calls) VALUES (?1, ?2, ?3, ?4)",
+                params![agent, rule.id, rule.fingerprint, rule.calls as i64],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn proposal_rules(&self, agent: &str) -> anyhow::Result<Vec<ProposedRule>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, fingerprint, calls FROM proposal_rules WHERE agent = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([agent], |r| {
+            Ok(ProposedRule {
+                id: r.get(0)?,
+                fingerprint: r.get(1)?,
+                calls: r.get::<_, i64>(2)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The proposal is closed (merged or not): forget it.
+    pub fn forget_proposal(&self, agent: &str) -> anyhow::Result<()> {
+        self.conn
+            .execute("DELETE FROM proposals WHERE agent = ?1", [agent])?;
+        self.conn
+            .execute("DELETE FROM proposal_rules WHERE agent = ?1", [agent])?;
+        Ok(())
+    }
+
+    /// The agent whose open proposal is pull request `number`.
+    pub fn agent_of_pull(&self, number: u64) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT agent FROM proposals WHERE number = ?1",
+                [number as i64],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Store a webhook delivery for the worker. `false`: this delivery was seen before.
+    pub fn record_delivery(
+        &mut self,
+        delivery: &str,
+        event: &str,
+        payload: &[u8],
+        now: i64,
+    ) -> anyhow::Result<bool> {
+        let tx = self.conn.transaction()?;
+        let new = tx.execute(
+            "INSERT OR IGNORE INTO deliveries (id, received_at) VALUES (?1, ?2)",
+            params![delivery, now],
+        )? == 1;
+        if new {
+            tx.execute(
+                "INSERT INTO events (delivery, event, payload, due_at) VALUES (?1, ?2, ?3, ?4)",
+                params![delivery, event, payload, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(new)
+    }
+
+    /// The oldest event due by `now`.
+    pub fn next_event(&self, now: i64) -> anyhow::Result<Option<Event>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, delivery, event, payload, attempts FROM events WHERE due_at <= ?1 ORDER BY id LIMIT 1",
+                [now],
+                |r| {
+                    Ok(Event {
+                        id: r.get(0)?,
+                        delivery: r.get(1)?,
+                        event: r.get(2)?,
+                        payload: r.get(3)?,
+                        attempts: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// When the next event is due, if any is queued.
+    pub fn next_event_due(&self) -> anyhow::Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row("SELECT MIN(due_at) FROM events", [], |r| r.get(0))?)
+    }
+
+    pub fn finish_event(&self, id: i64) -> anyhow::Result<()> {
+        self.conn.execute("DELETE FROM events WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    pub fn fail_event(&self, id: i64, retry_at: i64, error: &str) -> anyhow::Result<()> {
+        self.conn.execute(
+            "UPDATE events SET due_at = ?2, attempts = attempts + 1, last_error = ?3 WHERE id = ?1",
+            params![id, retry_at, error],
+        )?;
+        Ok(())
+    }
+
+    pub fn rejections(&self, agent: &str) -> anyhow::Result<Rejections> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT fingerprint, calls, reason, permanent FROM rejections WHERE agent = ?1")?;
+        let rows = stmt.query_map([agent], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                Rejection {
+                    calls: r.get::<_, i64>(1)? as u64,
+                    reason: r.get(2)?,
+                    permanent: r.get(3)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn reject(&self, agent: &str, fingerprint: &str, rejection: &Rejection) -> anyhow::Result<()> {
+        self.conn.execute(
+            "INSERT INTO rejections (agent, fingerprint, calls, reason, permanent) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (agent, fingerprint) DO UPDATE SET calls = ?3, reason = ?4, permanent = MAX(permanent, ?5)",
+            params![agent, fingerprint, rejection.calls as i64, rejection.reason, rejection.permanent],
+        )?;
+        Ok(())
+    }
+
+    /// Forget the agent's rejections and ignored tools (a `redraft` command).
+    pub fn forgive(&self, agent: &str) -> anyhow::Result<()> {
+        self.conn
+            .execute("DELETE FROM rejections WHERE agent = ?1", [agent])?;
+        self.conn
+            .execute("DELETE FROM ignored_tools WHERE agent = ?1", [agent])?;
+        Ok(())
+    }
+
+    pub fn ignored_tools(&self, agent: &str) -> anyhow::Result<Vec<(String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT tool, reason FROM ignored_tools WHERE agent = ?1 ORDER BY tool")?;
+        let rows = stmt.query_map([agent], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn ignore_tool(&self, agent: &str, tool: &str, reason: &str) -> anyhow::Result<()> {
+        self.conn.execute(
+            "INSERT INTO ignored_tools (agent, tool, reason) VALUES (?1, ?2, ?3)
+             ON CONFLICT (agent, tool) DO UPDATE SET reason = ?3",
+            params![agent, tool, reason],
+        )?;
+        Ok(())
+    }
+
+    pub fn promote(&self, agent: &str, rule: &ProposedRule, pull: u64, now: i64) -> anyhow::Result<()> {
+        self.conn.execute(
+            "INSERT INTO promotions (agent, rule_id, fingerprint, pull, merged_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (agent, rule_id) DO UPDATE SET fingerprint = ?3, pull = ?4, merged_at = ?5",
+            params![agent, rule.id, rule.fingerprint, pull as i64, now],
+        )?;
+        Ok(())
+    }
+
+    /// Promoted rules: (agent, rule id, pull request).
+    pub fn promotions(&self) -> anyhow::Result<Vec<(String, String, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT agent, rule_id, pull FROM promotions ORDER BY agent, rule_id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The repositories an App installation serves (`None`: uninstalled).
+    pub fn set_installation(&self, id: u64, repositories: Option<&[String]>, now: i64) -> anyhow::Result<()> {
+        match repositories {
+            Some(repos) => self.conn.execute(
+                "INSERT INTO installations (id, repositories, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET repositories = ?2, updated_at = ?3",
+                params![id as i64, repos.join("\n"), now],
+            )?,
+            None => self
+                .conn
+                .execute("DELETE FROM installations WHERE id = ?1", [id as i64])?,
+        };
+        Ok(())
+    }
+
+    pub fn installation_repositories(&self, id: u64) -> anyhow::Result<Vec<String>> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT repositories FROM installations WHERE id = ?1",
+                [id as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(text
+            .map(|t| t.lines().map(str::to_string).collect())
+            .unwrap_or_default())
+    }
+
     pub fn local_pulls(&self) -> anyhow::Result<Vec<LocalPull>> {
         let mut stmt = self.conn.prepare(
             "SELECT number, agent, branch, base, title, body, state, created_at, updated_at
@@ -390,7 +687,6 @@ mod tests {
             key: key.map(str::to_string),
             body_sha256: format!("sha-{body}"),
             body: body.as_bytes().to_vec(),
-            agents: vec!["a".into()],
             received_at: 100,
         }
     }
@@ -399,17 +695,14 @@ mod tests {
     fn a_retried_batch_counts_once() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-        let first = store.append(&[incoming(Some("k1"), "x")], 30).unwrap();
+        let first = store.append(&[incoming(Some("k1"), "x")]).unwrap();
         assert!(matches!(first[0], Appended::New(_)));
         let again = store
-            .append(
-                &[
-                    incoming(Some("k1"), "x"),
-                    incoming(Some("k1"), "y"),
-                    incoming(None, "z"),
-                ],
-                30,
-            )
+            .append(&[
+                incoming(Some("k1"), "x"),
+                incoming(Some("k1"), "y"),
+                incoming(None, "z"),
+            ])
             .unwrap();
         assert_eq!(again[0], Appended::Duplicate);
         assert_eq!(again[1], Appended::KeyReused);
@@ -421,15 +714,16 @@ mod tests {
     fn jobs_survive_reopening_and_new_batches_keep_them_queued() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
+        let agent = "a".to_string();
         {
             let mut store = Store::open(&path).unwrap();
-            store.append(&[incoming(None, "x")], 30).unwrap();
+            store.queue_agents([&agent], 130).unwrap();
         }
         let mut store = Store::open(&path).unwrap();
         let job = store.next_job().unwrap().expect("queued");
         assert_eq!((job.agent.as_str(), job.due_at), ("a", 130));
         // A batch arrives while the job runs: finishing it must not drop the new work.
-        store.append(&[incoming(None, "y")], 30).unwrap();
+        store.queue_agents([&agent], 160).unwrap();
         store.finish_job(&job, 500).unwrap();
         let again = store.next_job().unwrap().expect("still queued");
         assert_eq!(again.due_at, 500);
@@ -441,9 +735,7 @@ mod tests {
     fn checkpoint_moves_the_journal_into_buckets() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-        let ids = store
-            .append(&[incoming(None, "x"), incoming(None, "y")], 0)
-            .unwrap();
+        let ids = store.append(&[incoming(None, "x"), incoming(None, "y")]).unwrap();
         let Appended::New(first) = ids[0] else { panic!() };
         store
             .checkpoint(first, &[(("a".into(), 3), vec![1, 2])], 2, 0)

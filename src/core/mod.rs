@@ -4,6 +4,7 @@
 pub mod catalogue;
 pub mod check;
 pub mod classify;
+pub mod commands;
 pub mod config;
 pub mod diagnostic;
 pub mod draft;

@@ -241,12 +241,15 @@ fn check_args(origin: &Origin, prefix: &str, args: &Map<String, Value>) -> Resul
     Ok(())
 }
 
-fn finish_call(origin: &Origin, prefix: &str, raw: RawCall) -> Result<Call, ObservationError> {
-    let field = |name: &str| format!("{prefix}{name}");
-    check_id(origin, &field("agent"), &raw.agent)?;
-    check_id(origin, &field("tool"), &raw.tool)?;
+/// Check a parsed call. Fields in errors are relative to the call; a batch
+/// prefixes them with the call's index only when one fails (the hot path
+/// builds no strings).
+fn finish_call(origin: &Origin, raw: RawCall) -> Result<Call, ObservationError> {
+    let field = |name: &str| name.to_string();
+    check_id(origin, "agent", &raw.agent)?;
+    check_id(origin, "tool", &raw.tool)?;
     let server = raw.server.unwrap_or_else(|| "default".to_string());
-    check_id(origin, &field("server"), &server)?;
+    check_id(origin, "server", &server)?;
     let count = raw.count.unwrap_or(1);
     if count == 0 {
         return Err(error(origin, field("count"), "must be at least 1"));
@@ -258,7 +261,7 @@ fn finish_call(origin: &Origin, prefix: &str, raw: RawCall) -> Result<Call, Obse
             format!("must be at most {MAX_COUNT}"),
         ));
     }
-    check_args(origin, prefix, &raw.args)?;
+    check_args(origin, "", &raw.args)?;
     let first_seen = raw
         .first_seen
         .map(|t| parse_time(origin, &field("first_seen"), &t))
@@ -289,7 +292,7 @@ fn finish_call(origin: &Origin, prefix: &str, raw: RawCall) -> Result<Call, Obse
 pub fn parse_call(origin: &Origin, text: &str) -> Result<Call, ObservationError> {
     let de = &mut serde_json::Deserializer::from_str(text);
     let raw: RawCall = from_serde(origin, "", serde_path_to_error::deserialize(de))?;
-    finish_call(origin, "", raw)
+    finish_call(origin, raw)
 }
 
 /// Parse an `ObservationBatch` JSON document; it is accepted whole or not at all.
@@ -301,7 +304,12 @@ pub fn parse_batch(origin: &Origin, text: &str) -> Result<Batch, ObservationErro
         .calls
         .into_iter()
         .enumerate()
-        .map(|(i, call)| finish_call(origin, &format!("calls[{i}]."), call))
+        .map(|(i, call)| {
+            finish_call(origin, call).map_err(|mut e| {
+                e.field = format!("calls[{i}].{}", e.field);
+                e
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Batch {
         source,

@@ -117,6 +117,17 @@ impl ShapeStats {
     }
 }
 
+/// Insert into a set of the `limit` smallest items (order-independent, like merging).
+fn keep_one(into: &mut BTreeSet<String>, item: &str, limit: usize) {
+    if into.contains(item) || (into.len() >= limit && into.last().is_some_and(|last| item >= last.as_str())) {
+        return;
+    }
+    into.insert(item.to_string());
+    if into.len() > limit {
+        into.pop_last();
+    }
+}
+
 fn keep_smallest(into: &mut BTreeSet<String>, from: &BTreeSet<String>, limit: usize) {
     for item in from {
         if into.len() >= limit && into.last().is_some_and(|last| item >= last) {
@@ -510,24 +521,20 @@ impl Slice {
         let mut cells = Vec::with_capacity(call.args.len());
         self.walk(&mut Vec::new(), &call.args, call.count, &mut cells);
         cells.sort_unstable();
-        let stats = ShapeStats {
-            count: call.count,
-            first_seen: call.first_seen,
-            last_seen: call.last_seen,
-            sources: source
-                .map(|s| BTreeSet::from([s.to_string()]))
-                .unwrap_or_default(),
-            shadow_denied: if call.decision == Some(ShadowDecision::Deny) {
-                call.count
-            } else {
-                0
-            },
-            traces: call.trace_id.iter().cloned().collect(),
-        };
-        self.shapes
-            .entry(ShapeKey { server, cells })
-            .or_default()
-            .merge(&stats);
+        // Fold the call straight in: no per-call sets or strings unless kept.
+        let stats = self.shapes.entry(ShapeKey { server, cells }).or_default();
+        stats.count = stats.count.saturating_add(call.count);
+        stats.first_seen = earliest(stats.first_seen, call.first_seen);
+        stats.last_seen = latest(stats.last_seen, call.last_seen);
+        if call.decision == Some(ShadowDecision::Deny) {
+            stats.shadow_denied = stats.shadow_denied.saturating_add(call.count);
+        }
+        if let Some(source) = source {
+            keep_one(&mut stats.sources, source, SOURCES_PER_SHAPE);
+        }
+        if let Some(trace) = &call.trace_id {
+            keep_one(&mut stats.traces, trace, TRACES_PER_SHAPE);
+        }
         if self.shapes.len() > SHAPES_PER_SLICE {
             self.shed_shapes();
         }

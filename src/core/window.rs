@@ -44,15 +44,28 @@ impl Window {
     /// Returns the agents whose evidence changed.
     pub fn fold(&mut self, batch: &Batch, received_at: i64) -> BTreeSet<String> {
         let mut agents = BTreeSet::new();
+        let mut last: Option<BucketKey> = None;
         for call in &batch.calls {
             let seen = call.last_seen.unwrap_or(received_at).min(received_at);
-            let key = (call.agent.clone(), day_of(seen));
+            let day = day_of(seen);
+            // Calls of one agent and day tend to come together: key strings are
+            // built once per run, not per call.
+            if last.as_ref().is_none_or(|(a, d)| *d != day || *a != call.agent) {
+                let key = (call.agent.clone(), day);
+                if !self.buckets.contains_key(&key) {
+                    self.buckets.insert(key.clone(), Summary::default());
+                }
+                if !agents.contains(&call.agent) {
+                    agents.insert(call.agent.clone());
+                }
+                self.dirty.insert(key.clone());
+                last = Some(key);
+            }
+            let key = last.as_ref().expect("set above");
             self.buckets
-                .entry(key.clone())
-                .or_default()
+                .get_mut(key)
+                .expect("inserted above")
                 .add(call, Some(&batch.source));
-            self.dirty.insert(key);
-            agents.insert(call.agent.clone());
         }
         agents
     }
