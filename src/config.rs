@@ -82,12 +82,24 @@ pub struct IngestConfig {
     pub max_body_bytes: Option<usize>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ReviewConfig {
+    /// Owner of `policies/**` in CODEOWNERS, e.g. `@acme/security`.
     pub security_team: Option<String>,
-    #[serde(default)]
     pub agents: BTreeMap<String, AgentReview>,
+    /// Delete a proposal's branch once it is merged or closed.
+    pub delete_branches: bool,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        ReviewConfig {
+            security_team: None,
+            agents: BTreeMap::new(),
+            delete_branches: true,
+        }
+    }
 }
 
 /// Who owns and reviews one agent's policy.
@@ -337,6 +349,9 @@ impl Config {
         self.drafting
             .thresholds()
             .map_err(|e| fail("drafting", e.to_string()))?;
+        if self.drafting.repropose_factor.is_nan() || self.drafting.repropose_factor < 1.0 {
+            return Err(fail("drafting.repropose_factor", "must be at least 1".into()));
+        }
         if self.drafting.window_days == 0 {
             return Err(fail("drafting.window_days", "must be at least 1".into()));
         }

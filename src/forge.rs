@@ -214,6 +214,30 @@ impl Forge {
         }
     }
 
+    /// Whether `user` may give commands: write access on GitHub; everyone locally.
+    pub async fn can_write(&self, user: &str) -> Result<bool, ForgeError> {
+        match self {
+            Forge::Local(_) => Ok(true),
+            Forge::GitHub(gh) => Ok(gh.can_write(user).await?),
+        }
+    }
+
+    /// The head branch of a pull request.
+    pub async fn pull_head(&self, number: u64) -> Result<Option<String>, ForgeError> {
+        match self {
+            Forge::Local(_) => Ok(None),
+            Forge::GitHub(gh) => Ok(Some(gh.pull_head(number).await?)),
+        }
+    }
+
+    /// Whether merging into `branch` needs a code owner's approval (`None`: the forge has no such rule).
+    pub async fn code_owner_reviews_required(&self, branch: &str) -> Result<Option<bool>, ForgeError> {
+        match self {
+            Forge::Local(_) => Ok(None),
+            Forge::GitHub(gh) => Ok(Some(gh.code_owner_reviews_required(branch).await?)),
+        }
+    }
+
     pub fn errors_by_status(&self) -> BTreeMap<u16, u64> {
         match self {
             Forge::Local(_) => BTreeMap::new(),

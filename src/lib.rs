@@ -4,9 +4,11 @@
 //! `core` decides and does no I/O. The edges carry out: `cli` (commands),
 //! `server` (HTTP), `ingest` and `store` (durable observations), `worker`
 //! (drafting jobs), `repo` (git2), `forge` and `github` (proposals), `auth`,
-//! `render` (templates), `config` and `metrics`.
+//! `render` (templates), `webhook` and `review` (the review loop), `config`
+//! and `metrics`.
 
 pub mod auth;
+pub mod bootstrap;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -18,6 +20,8 @@ pub mod ingest;
 pub mod metrics;
 pub mod render;
 pub mod repo;
+pub mod review;
 pub mod server;
 pub mod store;
+pub mod webhook;
 pub mod worker;

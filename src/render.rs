@@ -16,6 +16,9 @@ const TEMPLATES: &[(&str, &str)] = &[
         "takeover-comment.md.j2",
         include_str!("../templates/takeover-comment.md.j2"),
     ),
+    ("init/CODEOWNERS.j2", include_str!("../templates/init/CODEOWNERS.j2")),
+    ("init/policy-check.yml.j2", include_str!("../templates/init/policy-check.yml.j2")),
+    ("init/REVIEWING.md.j2", include_str!("../templates/init/REVIEWING.md.j2")),
 ];
 
 /// GitHub refuses PR bodies and comments longer than this many characters.
@@ -58,6 +61,13 @@ pub fn evidence(evidence: &Evidence) -> String {
         .expect("the evidence model fits the bundled template")
 }
 
+/// Render one of the bundled templates (`templates/<name>`).
+pub fn template(name: &str, context: impl serde::Serialize) -> String {
+    ENV.get_template(name)
+        .and_then(|t| t.render(Value::from_serialize(context)))
+        .unwrap_or_else(|e| panic!("the bundled template {name} renders: {e}"))
+}
+
 /// A unified diff of every changed file, in path order.
 pub fn diff(changes: &BTreeMap<String, FileChange>) -> String {
     let mut out = String::new();
@@ -95,6 +105,11 @@ pub struct ProposalView {
     pub digest: String,
     /// Authors of commits on the branch that are not the bot's.
     pub foreign: Vec<String>,
+    /// Shown prominently at the top, e.g. that code-owner review is not enforced.
+    pub warning: Option<String>,
+    /// Generated rules on the base branch no call used for `drafting.unused_after` days.
+    pub unused: Vec<String>,
+    pub unused_after: u32,
 }
 
 /// The bot's section of the PR body, between its markers, within GitHub's limit.
@@ -148,6 +163,23 @@ fn longest_backtick_run(text: &str) -> usize {
     text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }
 
+/// The evidence of one rule in a rendered body: its `#### `id`` heading up to the next heading.
+pub fn rule_section(body: &str, rule: &str) -> Option<String> {
+    let heading = format!("#### `{rule}`");
+    let start = body.lines().position(|l| l.starts_with(&heading))?;
+    let section: Vec<&str> = body
+        .lines()
+        .skip(start)
+        .enumerate()
+        .take_while(|(i, l)| {
+            *i == 0
+                || !(l.starts_with("#### ") || l.starts_with("### ") || l.starts_with("<!-- shadowdraft:"))
+        })
+        .map(|(_, l)| l)
+        .collect();
+    Some(section.join("\n").trim_end().to_string())
+}
+
 /// Replace the bot's section of an existing body, keeping what people wrote around it.
 pub fn replace_section(body: &str, section: &str) -> String {
     match (body.find(BEGIN), body.find(END)) {
@@ -193,11 +225,16 @@ mod tests {
             files: 1,
             digest: "d".into(),
             foreign: vec![],
+            warning: Some("not protected".into()),
+            unused: vec!["a/t/1".into()],
+            unused_after: 30,
         };
         let body = proposal(&view);
         assert!(body.chars().count() <= BODY_LIMIT);
         assert!(body.contains(&digest_marker("d")));
         assert!(body.contains("evidence cut"));
+        assert!(body.contains("> [!CAUTION]\n> not protected"), "{body}");
+        assert!(body.contains("`a/t/1`"));
         let small = proposal(&ProposalView {
             evidence: "e".into(),
             ..view

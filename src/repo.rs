@@ -206,6 +206,30 @@ impl PolicyRepo {
             .reference(&format!("refs/remotes/origin/{branch}"), oid, true, "pushed")?;
         Ok(())
     }
+
+    /// Delete a bot branch on the remote (a closed proposal's).
+    pub fn delete_branch(&self, branch: &str, credentials: Option<&Credentials>) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            branch.starts_with(BRANCH_PREFIX),
+            "refusing to delete `{branch}`: not a bot branch"
+        );
+        let mut remote = self.repo.find_remote("origin")?;
+        let mut options = PushOptions::new();
+        options.remote_callbacks(callbacks(credentials));
+        let spec = format!(":refs/heads/{branch}");
+        remote
+            .push(&[spec.as_str()], Some(&mut options))
+            .with_context(|| format!("cannot delete {branch}"))?;
+        for name in [
+            format!("refs/remotes/origin/{branch}"),
+            format!("refs/heads/{branch}"),
+        ] {
+            if let Ok(mut reference) = self.repo.find_reference(&name) {
+                reference.delete()?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn entry(path: &str) -> IndexEntry {

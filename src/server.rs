@@ -4,7 +4,6 @@
 
 use crate::auth::{AuthError, IngestAuth};
 use crate::config::{Forge as ForgeSettings, Settings};
-use crate::core::policies::SCHEMA_PATH;
 use crate::forge::{Forge, LocalForge};
 use crate::github::{AppSettings, GitHub};
 use crate::ingest::{self, IngestError, Ingestor, WriterSettings};
@@ -43,14 +42,21 @@ pub fn router(app: Arc<App>) -> Router {
             "/v1/observations",
             post(observations).layer(DefaultBodyLimit::max(max_body)),
         )
+        .route(
+            "/github/webhook",
+            post(crate::webhook::receive).layer(DefaultBodyLimit::max(WEBHOOK_MAX_BODY)),
+        )
         .route("/v1/proposals", get(proposals))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .with_state(app)
 }
 
+/// GitHub caps webhook payloads at 25 MB.
+const WEBHOOK_MAX_BODY: usize = 25 * 1024 * 1024;
+
 /// A JSON error body: `{"error": code, "message": text}`.
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": code, "message": message.into()}))).into_response()
 }
 
@@ -203,19 +209,6 @@ impl Running {
     }
 }
 
-/// The files a new embedded policy repository starts with (DESIGN §3).
-const LAYOUT: &[(&str, &str)] = &[
-    (SCHEMA_PATH, "entity Agent;\n\nentity McpServer;\n"),
-    // git keeps no empty directories.
-    ("policies/agents/.gitkeep", ""),
-    (
-        "README.md",
-        "# Agent policies\n\nDrafted by shadowdraft from observed tool calls and reviewed by people.\n\n\
-         - `policies/schema.cedarschema`: entity types and one action per tool\n\
-         - `policies/agents/<agent>.cedar`: the rules of one agent\n",
-    ),
-];
-
 /// Open the store, recover the window, connect the repository and forge, bind and serve.
 pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let data = settings.data_dir.clone();
@@ -236,7 +229,9 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         Some(url) => url.clone(),
         None => {
             let local = data.join("policy-repo.git");
-            repo::init_bare(&local, &settings.base_branch, LAYOUT, &settings.committer)?;
+            let (files, _) = crate::bootstrap::files(&settings.review, &settings.base_branch);
+            let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+            repo::init_bare(&local, &settings.base_branch, &files, &settings.committer)?;
             std::fs::canonicalize(&local)?.display().to_string()
         }
     };

@@ -3,7 +3,10 @@
 //! it. A job that fails stays queued (with backoff) and survives restarts.
 
 use crate::config::Settings;
-use crate::core::draft::{draft, Draft, DraftInput};
+use crate::core::check::unused_generated;
+use crate::core::draft::{draft_remembering, Draft, DraftInput};
+use crate::core::evidence::Withheld;
+use crate::core::policies::{fingerprint, Policies, RepoFiles};
 use crate::core::window::{self, Window};
 use crate::forge::{Forge, ForgeError};
 use crate::github::CheckRun;
@@ -11,8 +14,9 @@ use crate::ingest::hex;
 use crate::metrics::Metrics;
 use crate::render::{self, ProposalView};
 use crate::repo::{branch_for, PolicyRepo};
-use crate::store::{Job, ProposalRecord, Store};
+use crate::store::{Event, Job, ProposalRecord, ProposedRule, Store};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
@@ -47,6 +51,16 @@ pub async fn run(ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
         if *shutdown.borrow() {
             return;
         }
+        let now = crate::clock::now();
+        let event = ctx.store.lock().expect("store lock").next_event(now);
+        match event {
+            Ok(Some(event)) => {
+                handle_event(&ctx, event).await;
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "cannot read the event queue"),
+        }
         let next = {
             let store = ctx.store.lock().expect("store lock");
             store.next_job()
@@ -56,14 +70,15 @@ pub async fn run(ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
                 tracing::error!(error = %e, "cannot read the job queue");
                 Some(Duration::from_secs(5))
             }
-            Ok(None) => None,
+            Ok(None) => event_wait(&ctx),
             Ok(Some(job)) => {
                 let now = crate::clock::now();
                 if job.due_at <= now {
                     run_job(&ctx, job).await;
                     continue;
                 }
-                Some(Duration::from_secs((job.due_at - now) as u64))
+                let job_wait = Duration::from_secs((job.due_at - now) as u64);
+                Some(event_wait(&ctx).map_or(job_wait, |w| w.min(job_wait)))
             }
         };
         let woken = ctx.wake.notified();
@@ -72,6 +87,34 @@ pub async fn run(ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => {}
             _ = sleep(wait) => {}
         }
+    }
+}
+
+/// How long until a delivery that failed before is due again.
+fn event_wait(ctx: &Context) -> Option<Duration> {
+    let due = ctx.store.lock().expect("store lock").next_event_due().ok()??;
+    Some(Duration::from_secs((due - crate::clock::now()).max(0) as u64))
+}
+
+async fn handle_event(ctx: &Context, event: Event) {
+    let span = tracing::info_span!("delivery", id = %event.delivery, event = %event.event);
+    let _enter = span.enter();
+    let result = crate::review::handle(ctx, &event).await;
+    let store = ctx.store.lock().expect("store lock");
+    let recorded = match result {
+        Ok(()) => store.finish_event(event.id),
+        Err(e) => {
+            let wait = backoff(event.attempts, &e);
+            tracing::warn!(error = %e, retry_in_s = wait.as_secs(), "delivery failed; it stays queued");
+            store.fail_event(
+                event.id,
+                crate::clock::now() + wait.as_secs() as i64,
+                &e.to_string(),
+            )
+        }
+    };
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, "cannot record the delivery's result");
     }
 }
 
@@ -140,26 +183,72 @@ pub async fn propose(ctx: &Context, agent: &str) -> Result<Outcome, ForgeError> 
     };
 
     let days = ctx.settings.drafting.window_days;
-    let span = window::span(crate::clock::now(), days);
-    let summary = ctx.window.lock().expect("window lock").summary(agent, span);
+    let now = crate::clock::now();
+    let span = window::span(now, days);
+    let unused_after = ctx.settings.drafting.unused_after;
+    let (mut summary, history) = {
+        let window = ctx.window.lock().expect("window lock");
+        // Rules count as unused only once the agent was watched for the whole period.
+        let watched_long_enough = window
+            .first_day(agent)
+            .is_some_and(|first| first <= window::day_of(now) - i64::from(unused_after) + 1);
+        let history = watched_long_enough.then(|| window.summary(agent, window::span(now, unused_after)));
+        (window.summary(agent, span), history)
+    };
+    let (rejected, ignored) = {
+        let store = ctx.store.lock().expect("store lock");
+        (store.rejections(agent)?, store.ignored_tools(agent)?)
+    };
+    let mut ignored_calls = Vec::new();
+    for (tool, reason) in ignored {
+        if let Some(calls) = summary.remove_tool(agent, &tool) {
+            ignored_calls.push(Withheld {
+                what: tool,
+                calls,
+                reason,
+            });
+        }
+    }
     if summary.calls == 0 {
         return Ok(Outcome::NothingToPropose);
     }
     let config = ctx.settings.drafting.clone();
-    let drafted: Draft = blocking(move || {
-        draft(&DraftInput {
+    let who = agent.to_string();
+    let (mut drafted, unused, proposed): (Draft, Vec<String>, Vec<ProposedRule>) = blocking(move || {
+        let input = DraftInput {
             files: &files,
             summary: &summary,
             catalogue: None,
             config: &config,
-        })
-        .map_err(anyhow::Error::from)
+        };
+        let drafted = draft_remembering(&input, &rejected)?;
+        let unused = history
+            .map(|h| unused_generated(&files, &h, &who))
+            .unwrap_or_default();
+        let proposed = proposed_rules(&drafted);
+        Ok((drafted, unused, proposed))
     })
     .await?;
     ctx.metrics.drafted();
-    if drafted.changes.is_empty() {
+    // A schema change alone allows nothing: not worth a reviewer's time.
+    if drafted.new_rules.is_empty() {
         return Ok(Outcome::NothingToPropose);
     }
+    if let Some(evidence) = drafted.evidence.agents.iter_mut().find(|a| a.agent == agent) {
+        evidence.withheld.extend(ignored_calls);
+    }
+    let warning = match ctx
+        .forge
+        .code_owner_reviews_required(&ctx.settings.base_branch)
+        .await?
+    {
+        Some(false) => Some(format!(
+            "`{}` does not require a code owner's review: anyone with write access can merge this policy. \
+             Protect the branch and turn on \"Require review from Code Owners\".",
+            ctx.settings.base_branch
+        )),
+        _ => None,
+    };
 
     let diff = render::diff(&drafted.changes);
     let evidence = render::evidence(&drafted.evidence);
@@ -176,6 +265,9 @@ pub async fn propose(ctx: &Context, agent: &str) -> Result<Outcome, ForgeError> 
         files: drafted.changes.len(),
         digest: digest.clone(),
         foreign: Vec::new(),
+        warning,
+        unused,
+        unused_after,
     };
     let existing = ctx.forge.find_open(agent, &branch).await?;
 
@@ -282,11 +374,42 @@ pub async fn propose(ctx: &Context, agent: &str) -> Result<Outcome, ForgeError> 
         digest,
         url,
     };
-    ctx.store
-        .lock()
-        .expect("store lock")
-        .save_proposal(agent, &record, crate::clock::now())?;
+    let mut store = ctx.store.lock().expect("store lock");
+    store.save_proposal(agent, &record, crate::clock::now())?;
+    store.save_proposal_rules(agent, &proposed)?;
     Ok(outcome)
+}
+
+/// The new rules of a draft with their fingerprints and calls, remembered so a
+/// closed proposal or a rule deleted before merging can be recognised later.
+fn proposed_rules(drafted: &Draft) -> Vec<ProposedRule> {
+    let mut files = RepoFiles::default();
+    for (path, change) in &drafted.changes {
+        if path.ends_with(".cedar") {
+            files.agents.insert(path.clone(), change.after.clone());
+        }
+    }
+    let Ok(policies) = Policies::load(&files) else {
+        return Vec::new();
+    };
+    let calls: HashMap<&str, u64> = drafted
+        .evidence
+        .agents
+        .iter()
+        .flat_map(|a| a.rules.iter().map(|r| (r.id.as_str(), r.calls)))
+        .collect();
+    drafted
+        .new_rules
+        .iter()
+        .filter_map(|id| {
+            let rule = policies.rule(id)?;
+            Some(ProposedRule {
+                id: id.clone(),
+                fingerprint: fingerprint(&rule.policy),
+                calls: calls.get(id.as_str()).copied().unwrap_or_default(),
+            })
+        })
+        .collect()
 }
 
 /// `shadowdraft/verify`: the draft passed strict validation and replay, or the
@@ -315,7 +438,7 @@ fn rfc3339(t: i64) -> String {
 }
 
 /// Run blocking work (git, drafting) off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, ForgeError> {
     tokio::task::spawn_blocking(work)

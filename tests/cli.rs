@@ -551,3 +551,45 @@ fn every_command_explains_itself_and_bad_flags_exit_2() {
     let r = run(&["draft"]);
     assert_eq!(r.code, 2, "--observations is required: {r:?}");
 }
+
+#[test]
+fn init_writes_a_policy_repository_that_passes_check() {
+    let dir = TempDir::new().unwrap();
+    let config = dir.path().join("shadowdraft.yaml");
+    fs::write(
+        &config,
+        "review:\n  security_team: \"@acme/security\"\n  agents:\n    billing-bot: {owners: [\"@acme/payments\"]}\n",
+    )
+    .unwrap();
+    let repo = dir.path().join("policies-repo");
+    let init = run(&[
+        "init",
+        repo.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(init.code, 0, "{init:?}");
+    for file in [
+        "policies/schema.cedarschema",
+        ".github/CODEOWNERS",
+        ".github/workflows/policy-check.yml",
+        "REVIEWING.md",
+    ] {
+        assert!(repo.join(file).exists(), "{file} missing: {init:?}");
+    }
+    let owners = fs::read_to_string(repo.join(".github/CODEOWNERS")).unwrap();
+    assert!(owners.contains("/policies/agents/billing-bot.cedar @acme/payments @acme/security"));
+    let check = run(&["check", repo.to_str().unwrap()]);
+    assert_eq!(check.code, 0, "{check:?}");
+
+    // A second init keeps what is there.
+    fs::write(repo.join("REVIEWING.md"), "ours").unwrap();
+    let again = run(&[
+        "init",
+        repo.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(again.stdout.contains("kept     REVIEWING.md"), "{again:?}");
+    assert_eq!(fs::read_to_string(repo.join("REVIEWING.md")).unwrap(), "ours");
+}

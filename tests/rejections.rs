@@ -102,3 +102,23 @@ fn a_rejected_rule_returns_only_with_new_evidence() {
         .iter()
         .any(|(_, fp)| *fp == email_fp));
 }
+
+#[test]
+fn generated_rules_no_call_used_are_removal_candidates() {
+    let drafted = run(&summary(1), &Rejections::new());
+    let mut files = RepoFiles::default();
+    for (path, change) in &drafted.changes {
+        if path.ends_with(".cedar") {
+            files.agents.insert(path.clone(), change.after.clone());
+        } else {
+            files.schema = Some(change.after.clone());
+        }
+    }
+    // Later, the agent only searches.
+    let mut later = Summary::default();
+    later.add(&common::call(&json!({"agent": "bot", "tool": "search", "args": {"q": "y"}})), None);
+    let unused = shadowdraft::core::check::unused_generated(&files, &later, "bot");
+    assert_eq!(unused.len(), 1, "{unused:?}");
+    assert!(unused[0].contains("send_email"), "{unused:?}");
+    assert!(shadowdraft::core::check::unused_generated(&files, &summary(1), "bot").is_empty());
+}

@@ -7,6 +7,7 @@ mod draft;
 mod example;
 mod explain;
 mod fleet;
+mod init;
 mod inputs;
 mod serve;
 
@@ -30,6 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Serve(serve::Args),
+    Init(init::Args),
     Draft(draft::Args),
     Check(check::Args),
     Explain(explain::Args),
@@ -48,6 +50,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Init(args) => init::run(args),
         Command::Draft(args) => draft::run(args),
         Command::Check(args) => check::run(args),
         Command::Explain(args) => explain::run(args),

@@ -3,7 +3,7 @@
 
 use super::mapping;
 use super::observation::Call;
-use super::policies::{Policies, RepoFiles, SCHEMA_PATH};
+use super::policies::{Owner, Policies, RepoFiles, SCHEMA_PATH};
 use super::projection;
 use super::replay::{authorize, explain_miss, Miss};
 use super::schema::Schema;
@@ -167,6 +167,21 @@ pub fn check(files: &RepoFiles, summary: Option<&Summary>) -> CheckReport {
         }
     }
     report
+}
+
+/// Generated rules of `agent` that no call in `summary` used: candidates for removal.
+pub fn unused_generated(files: &RepoFiles, summary: &Summary, agent: &str) -> Vec<String> {
+    let report = check(files, Some(summary));
+    let Ok(policies) = Policies::load(files) else {
+        return Vec::new();
+    };
+    policies
+        .rules
+        .iter()
+        .filter(|r| r.owner == Owner::Bot && r.agent.as_deref() == Some(agent))
+        .map(|r| r.id.to_string())
+        .filter(|id| !report.used.contains(id))
+        .collect()
 }
 
 /// Decides calls against a repository, caching each (agent, tool) slice: the

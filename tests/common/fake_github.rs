@@ -129,6 +129,10 @@ struct State {
     faults: Vec<Fault>,
     next_id: u64,
     base_url: String,
+    /// Repository permission by user login; users not listed have "read".
+    permissions: BTreeMap<String, String>,
+    /// `Some(code_owner_reviews)` when the base branch is protected.
+    protection: Option<bool>,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -203,6 +207,8 @@ impl FakeGitHub {
             faults: Vec::new(),
             next_id: 1000,
             base_url: format!("http://{addr}"),
+            permissions: BTreeMap::new(),
+            protection: Some(true),
         }));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = Router::new().fallback(handle).with_state(state.clone());
@@ -345,6 +351,18 @@ impl FakeGitHub {
     }
 
     /// Closes a pull request without merging, as a reviewer would.
+    /// Give `user` a repository permission (`admin`, `write`, `read`, `none`).
+    pub fn set_permission(&self, user: &str, permission: &str) {
+        lock(&self.state)
+            .permissions
+            .insert(user.into(), permission.into());
+    }
+
+    /// `None`: the base branch is not protected; `Some(b)`: protected, code-owner reviews `b`.
+    pub fn set_protection(&self, code_owner_reviews: Option<bool>) {
+        lock(&self.state).protection = code_owner_reviews;
+    }
+
     pub fn close(&self, number: u64) {
         let mut s = lock(&self.state);
         if let Some(p) = s.pulls.iter_mut().find(|p| p.number == number) {
@@ -858,6 +876,22 @@ fn serve(
         (_, ["repos", ..]) if !has_valid_token(s, headers) => {
             error(StatusCode::UNAUTHORIZED, "Bad credentials")
         }
+        ("GET", ["repos", _, _, "collaborators", user, "permission"]) => {
+            let permission = s.permissions.get(*user).cloned().unwrap_or_else(|| "read".into());
+            let mut v = fixture("collaborator-permission.json");
+            v["permission"] = json!(permission);
+            v["role_name"] = json!(permission);
+            v["user"]["login"] = json!(user);
+            ok(v)
+        }
+        ("GET", ["repos", _, _, "branches", _, "protection"]) => match s.protection {
+            None => error(StatusCode::NOT_FOUND, "Branch not protected"),
+            Some(code_owners) => {
+                let mut v = fixture("branch-protection.json");
+                v["required_pull_request_reviews"]["require_code_owner_reviews"] = json!(code_owners);
+                ok(v)
+            }
+        },
         ("GET", ["repos", _, _, "pulls"]) => {
             let state = query_param(query, "state").unwrap_or_else(|| "open".into());
             let head = query_param(query, "head");

@@ -5,6 +5,7 @@
 pub mod fake_github;
 pub mod git_bridge;
 pub mod http;
+pub mod rig;
 
 use shadowdraft::core::catalogue::{self, Catalogue};
 use shadowdraft::core::config::{DraftingConfig, Preset};
