@@ -2,11 +2,14 @@
 //!
 //! Handlers validate a batch whole and hand it to the writer thread, which
 //! commits everything waiting in one transaction (group commit: one fsync for
-//! many batches) and answers as soon as it is durable. The folder thread then
-//! folds the stored batches, in journal order, into the in-memory [`Window`],
-//! queues their agents for drafting, and every few seconds checkpoints the
-//! changed day buckets and empties the journal up to what it has folded. The
-//! two threads overlap, so SQLite and summarising use both cores.
+//! many batches), queueing the batches' agents for drafting, and answers as
+//! soon as it is durable. The folder thread then folds the stored batches, in
+//! journal order, into the in-memory [`Window`], and every few seconds
+//! checkpoints the changed day buckets and empties the journal up to what it
+//! has folded. The threads overlap, so SQLite and summarising use both cores;
+//! the folder's queue is bounded, so acknowledgements never outrun folding by
+//! more than [`FOLD_QUEUE`] batches. A drafting job first waits until
+//! everything acknowledged is folded ([`FoldProgress::caught_up`]).
 
 use crate::core::observation::{parse_batch, Batch, Origin};
 use crate::core::window::{self, Window};
@@ -14,8 +17,8 @@ use crate::metrics::Metrics;
 use crate::store::{Appended, Incoming, Store};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeSet;
-use std::sync::mpsc::{channel, sync_channel, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -25,6 +28,26 @@ use tokio::sync::{oneshot, Notify};
 const QUEUE: usize = 512;
 /// Most batches committed in one transaction.
 const GROUP: usize = 128;
+/// Stored batches waiting to be folded before the writer waits for the folder.
+pub const FOLD_QUEUE: usize = 64;
+
+/// How far the writer and the folder have got, in journal ids.
+#[derive(Debug, Default)]
+pub struct FoldProgress {
+    committed: AtomicI64,
+    folded: AtomicI64,
+}
+
+impl FoldProgress {
+    /// Wait until every batch acknowledged so far is in the window (at most `limit`).
+    pub async fn caught_up(&self, limit: Duration) {
+        let target = self.committed.load(Ordering::Acquire);
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.folded.load(Ordering::Acquire) < target && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
 
 pub struct Ingestor {
     sender: Mutex<Option<SyncSender<Pending>>>,
@@ -69,8 +92,6 @@ pub struct Recovered {
     pub window: Window,
     /// The last journal id folded in.
     pub through: i64,
-    /// Agents of journal batches, which may not have been queued before a crash.
-    pub agents: BTreeSet<String>,
 }
 
 /// Load the window from the store.
@@ -83,19 +104,16 @@ pub fn recover(store: &Store, retain_days: u32, now: i64) -> anyhow::Result<Reco
         restored.restore(key, summary);
     }
     let mut through = 0;
-    let mut agents = BTreeSet::new();
     for (id, received_at, body) in store.journal()? {
         let text = String::from_utf8_lossy(&body);
         let batch =
             parse_batch(&origin(), &text).with_context(|| format!("journal batch {id} does not parse"))?;
         restored.fold(&batch, received_at);
-        agents.extend(batch.calls.into_iter().map(|c| c.agent));
         through = id;
     }
     Ok(Recovered {
         window: restored,
         through,
-        agents,
     })
 }
 
@@ -115,22 +133,39 @@ pub fn validate(body: &[u8]) -> Result<Batch, String> {
 impl Ingestor {
     /// Start the writer and folder threads. `folder_store` is a second
     /// connection; `through` is the last journal id already in `window`.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         store: Store,
         folder_store: Store,
         window: Arc<Mutex<Window>>,
         through: i64,
+        progress: Arc<FoldProgress>,
         settings: WriterSettings,
         metrics: Arc<Metrics>,
         wake: Arc<Notify>,
     ) -> Ingestor {
+        progress.committed.store(through, Ordering::Release);
+        progress.folded.store(through, Ordering::Release);
         let (sender, receiver) = sync_channel(QUEUE);
-        let (stored, to_fold) = channel();
-        let writer_metrics = metrics.clone();
-        let writer = std::thread::Builder::new()
-            .name("shadowdraft-writer".into())
-            .spawn(move || write(store, receiver, stored, writer_metrics))
-            .expect("spawn the writer thread");
+        let (stored, to_fold) = sync_channel(FOLD_QUEUE);
+        let writer = {
+            let progress = progress.clone();
+            let debounce = settings.debounce_seconds;
+            std::thread::Builder::new()
+                .name("shadowdraft-writer".into())
+                .spawn(move || {
+                    Writer {
+                        store,
+                        folder: stored,
+                        progress,
+                        debounce,
+                        metrics,
+                        wake,
+                    }
+                    .run(receiver)
+                })
+                .expect("spawn the writer thread")
+        };
         let folder = std::thread::Builder::new()
             .name("shadowdraft-folder".into())
             .spawn(move || {
@@ -140,7 +175,7 @@ impl Ingestor {
                     through,
                     unsaved: through > 0,
                     settings,
-                    wake,
+                    progress,
                 }
                 .run(to_fold)
             })
@@ -163,10 +198,17 @@ impl Ingestor {
             .as_ref()
             .map(|_| hex(&Sha256::digest(body)))
             .unwrap_or_default();
+        let mut agents: Vec<String> = Vec::new();
+        for call in &batch.calls {
+            if !agents.contains(&call.agent) {
+                agents.push(call.agent.clone());
+            }
+        }
         let incoming = Incoming {
             key,
             body_sha256,
             body: body.to_vec(),
+            agents,
             received_at: crate::clock::now(),
         };
         let (reply, answer) = oneshot::channel();
@@ -205,38 +247,63 @@ impl Drop for Ingestor {
 }
 
 /// The writer thread: group commit, answer, pass the batches on to the folder.
-fn write(mut store: Store, receiver: Receiver<Pending>, folder: Sender<Stored>, metrics: Arc<Metrics>) {
-    while let Ok(first) = receiver.recv() {
-        let mut group = vec![first];
-        while group.len() < GROUP {
-            match receiver.try_recv() {
-                Ok(p) => group.push(p),
-                Err(_) => break,
+struct Writer {
+    store: Store,
+    folder: SyncSender<Stored>,
+    progress: Arc<FoldProgress>,
+    debounce: i64,
+    metrics: Arc<Metrics>,
+    wake: Arc<Notify>,
+}
+
+impl Writer {
+    fn run(mut self, receiver: Receiver<Pending>) {
+        while let Ok(first) = receiver.recv() {
+            let mut group = vec![first];
+            while group.len() < GROUP {
+                match receiver.try_recv() {
+                    Ok(p) => group.push(p),
+                    Err(_) => break,
+                }
             }
+            self.commit(group);
         }
+    }
+
+    fn commit(&mut self, group: Vec<Pending>) {
         let (waiting, incoming): (Vec<_>, Vec<_>) = group
             .into_iter()
             .map(|p| ((p.batch, p.reply), p.incoming))
             .unzip();
-        match store.append(&incoming) {
+        let outcomes = match self.store.append(&incoming, self.debounce) {
+            Ok(outcomes) => outcomes,
             Err(e) => {
                 tracing::error!(error = %e, "storing observation batches failed");
                 for (_, reply) in waiting {
                     let _ = reply.send(Err(format!("{e:#}")));
                 }
+                return;
             }
-            Ok(outcomes) => {
-                for (((batch, reply), outcome), incoming) in waiting.into_iter().zip(outcomes).zip(incoming) {
-                    let _ = reply.send(Ok(outcome));
-                    if let Appended::New(id) = outcome {
-                        metrics.batch_ingested(batch.calls.iter().map(|c| c.count).sum());
-                        let _ = folder.send(Stored {
-                            id,
-                            received_at: incoming.received_at,
-                            batch,
-                        });
-                    }
-                }
+        };
+        if let Some(last) = outcomes.iter().rev().find_map(|o| match o {
+            Appended::New(id) => Some(*id),
+            _ => None,
+        }) {
+            self.progress.committed.store(last, Ordering::Release);
+            // The worker recomputes when the next job is due.
+            self.wake.notify_one();
+        }
+        for (((batch, reply), outcome), incoming) in waiting.into_iter().zip(outcomes).zip(incoming) {
+            let _ = reply.send(Ok(outcome));
+            if let Appended::New(id) = outcome {
+                self.metrics
+                    .batch_ingested(batch.calls.iter().map(|c| c.count).sum());
+                // Blocks while the folder is FOLD_QUEUE batches behind: backpressure.
+                let _ = self.folder.send(Stored {
+                    id,
+                    received_at: incoming.received_at,
+                    batch,
+                });
             }
         }
     }
@@ -250,7 +317,7 @@ struct Folder {
     /// Batches were folded since the last checkpoint.
     unsaved: bool,
     settings: WriterSettings,
-    wake: Arc<Notify>,
+    progress: Arc<FoldProgress>,
 }
 
 impl Folder {
@@ -280,25 +347,15 @@ impl Folder {
     }
 
     fn fold(&mut self, group: Vec<Stored>) {
-        let mut agents = BTreeSet::new();
-        let mut due = 0;
         {
             let mut window = self.window.lock().expect("window lock");
             for stored in &group {
-                agents.extend(window.fold(&stored.batch, stored.received_at));
+                window.fold(&stored.batch, stored.received_at);
                 self.through = self.through.max(stored.id);
-                due = due.max(stored.received_at + self.settings.debounce_seconds);
             }
         }
         self.unsaved = true;
-        // Queue drafting only now that the window holds the calls: a job that ran
-        // earlier would draft without them and consider the agent done.
-        if !agents.is_empty() {
-            if let Err(e) = self.store.queue_agents(&agents, due) {
-                tracing::error!(error = %e, "cannot queue drafting jobs; they are queued again at restart");
-            }
-            self.wake.notify_one();
-        }
+        self.progress.folded.store(self.through, Ordering::Release);
         // Free the batches here, off the writer's path.
         drop(group);
     }

@@ -16,9 +16,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         "takeover-comment.md.j2",
         include_str!("../templates/takeover-comment.md.j2"),
     ),
-    ("init/CODEOWNERS.j2", include_str!("../templates/init/CODEOWNERS.j2")),
-    ("init/policy-check.yml.j2", include_str!("../templates/init/policy-check.yml.j2")),
-    ("init/REVIEWING.md.j2", include_str!("../templates/init/REVIEWING.md.j2")),
+    (
+        "init/CODEOWNERS.j2",
+        include_str!("../templates/init/CODEOWNERS.j2"),
+    ),
+    (
+        "init/policy-check.yml.j2",
+        include_str!("../templates/init/policy-check.yml.j2"),
+    ),
+    (
+        "init/REVIEWING.md.j2",
+        include_str!("../templates/init/REVIEWING.md.j2"),
+    ),
 ];
 
 /// GitHub refuses PR bodies and comments longer than this many characters.

@@ -6,7 +6,7 @@ use crate::auth::{AuthError, IngestAuth};
 use crate::config::{Forge as ForgeSettings, Settings};
 use crate::forge::{Forge, LocalForge};
 use crate::github::{AppSettings, GitHub};
-use crate::ingest::{self, IngestError, Ingestor, WriterSettings};
+use crate::ingest::{self, FoldProgress, IngestError, Ingestor, WriterSettings};
 use crate::metrics::{Gauges, Metrics};
 use crate::repo::{self, PolicyRepo};
 use crate::store::{Appended, Store};
@@ -215,12 +215,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
     let db = data.join("shadowdraft.db");
     let ingest_store = Store::open(&db)?;
-    let mut folder_store = Store::open(&db)?;
+    let folder_store = Store::open(&db)?;
     let retain_days = settings.drafting.window_days.max(settings.drafting.unused_after);
     let now = crate::clock::now();
     let recovered = ingest::recover(&ingest_store, retain_days, now)?;
-    // Batches of the journal may have been stored but not queued before a crash.
-    folder_store.queue_agents(&recovered.agents, now)?;
     let through = recovered.through;
     let window = Arc::new(Mutex::new(recovered.window));
     let store = Arc::new(Mutex::new(Store::open(&db)?));
@@ -270,11 +268,13 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
 
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
+    let progress = Arc::new(FoldProgress::default());
     let ingestor = Ingestor::start(
         ingest_store,
         folder_store,
         window.clone(),
         through,
+        progress.clone(),
         WriterSettings {
             debounce_seconds: settings.drafting.debounce_seconds as i64,
             retain_days,
@@ -296,6 +296,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         window,
         repo: Arc::new(Mutex::new(repo)),
         forge,
+        progress,
         metrics,
         wake,
     });

@@ -125,6 +125,8 @@ pub struct Incoming {
     /// Set when `key` is: tells a retry from a key reused for other data.
     pub body_sha256: String,
     pub body: Vec<u8>,
+    /// The agents of its calls, queued for drafting.
+    pub agents: Vec<String>,
     pub received_at: i64,
 }
 
@@ -197,14 +199,17 @@ impl Store {
         Ok(Store { conn })
     }
 
-    /// Write batches in one transaction.
-    pub fn append(&mut self, batches: &[Incoming]) -> anyhow::Result<Vec<Appended>> {
+    /// Write batches in one transaction and queue their agents for drafting
+    /// `debounce` seconds out (an agent already queued keeps its time, so a
+    /// busy agent is drafted at most once per debounce).
+    pub fn append(&mut self, batches: &[Incoming], debounce: i64) -> anyhow::Result<Vec<Appended>> {
         // IMMEDIATE: take the write lock up front, so a concurrent writer makes
         // this wait (busy timeout) instead of failing the read-then-write.
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut out = Vec::with_capacity(batches.len());
+        let mut agents: Vec<(&str, i64)> = Vec::new();
         {
             let mut seen = tx.prepare_cached("SELECT body_sha256 FROM idempotency WHERE key = ?1")?;
             let mut remember = tx.prepare_cached(
@@ -226,33 +231,26 @@ impl Store {
                 }
                 journal.execute(params![batch.received_at, batch.body])?;
                 out.push(Appended::New(tx.last_insert_rowid()));
+                agents.extend(
+                    batch
+                        .agents
+                        .iter()
+                        .map(|a| (a.as_str(), batch.received_at + debounce)),
+                );
             }
-        }
-        tx.commit()?;
-        Ok(out)
-    }
-
-    /// Queue agents for drafting at `due_at`; an agent already queued keeps its
-    /// time (so a busy agent is drafted at most once per debounce).
-    pub fn queue_agents<'a>(
-        &mut self,
-        agents: impl IntoIterator<Item = &'a String>,
-        due_at: i64,
-    ) -> anyhow::Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
+            // Each agent once per group, at its earliest due time.
+            agents.sort_unstable();
+            agents.dedup_by(|a, b| a.0 == b.0);
             let mut queue = tx.prepare_cached(
                 "INSERT INTO jobs (agent, due_at, generation) VALUES (?1, ?2, 1)
                  ON CONFLICT (agent) DO UPDATE SET generation = generation + 1",
             )?;
-            for agent in agents {
+            for (agent, due_at) in agents {
                 queue.execute(params![agent, due_at])?;
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok(out)
     }
 
     /// Batches not yet in a snapshot, oldest first: `(id, received_at, body)`.
@@ -687,6 +685,7 @@ mod tests {
             key: key.map(str::to_string),
             body_sha256: format!("sha-{body}"),
             body: body.as_bytes().to_vec(),
+            agents: vec!["a".into()],
             received_at: 100,
         }
     }
@@ -695,15 +694,23 @@ mod tests {
     fn a_retried_batch_counts_once() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-        let first = store.append(&[incoming(Some("k1"), "x")]).unwrap();
+        let first = store.append(&[incoming(Some("k1"), "x")], 30).unwrap();
         assert!(matches!(first[0], Appended::New(_)));
         let again = store
-            .append(&[
-                incoming(Some("k1"), "x"),
-                incoming(Some("k1"), "y"),
-                incoming(None, "z"),
-            ])
+            .append(
+                &[
+                    incoming(Some("k1"), "x"),
+                    incoming(Some("k1"), "y"),
+                    incoming(None, "z"),
+                ],
+                30,
+            )
             .unwrap();
+        assert_eq!(
+            store.next_job().unwrap().unwrap().due_at,
+            130,
+            "queued once, when first stored"
+        );
         assert_eq!(again[0], Appended::Duplicate);
         assert_eq!(again[1], Appended::KeyReused);
         assert!(matches!(again[2], Appended::New(_)));
@@ -716,14 +723,14 @@ mod tests {
         let path = dir.path().join("s.db");
         let agent = "a".to_string();
         {
-            let mut store = Store::open(&path).unwrap();
-            store.queue_agents([&agent], 130).unwrap();
+            let store = Store::open(&path).unwrap();
+            store.queue(&agent, 130).unwrap();
         }
-        let mut store = Store::open(&path).unwrap();
+        let store = Store::open(&path).unwrap();
         let job = store.next_job().unwrap().expect("queued");
         assert_eq!((job.agent.as_str(), job.due_at), ("a", 130));
         // A batch arrives while the job runs: finishing it must not drop the new work.
-        store.queue_agents([&agent], 160).unwrap();
+        store.queue(&agent, 160).unwrap();
         store.finish_job(&job, 500).unwrap();
         let again = store.next_job().unwrap().expect("still queued");
         assert_eq!(again.due_at, 500);
@@ -735,7 +742,9 @@ mod tests {
     fn checkpoint_moves_the_journal_into_buckets() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("s.db")).unwrap();
-        let ids = store.append(&[incoming(None, "x"), incoming(None, "y")]).unwrap();
+        let ids = store
+            .append(&[incoming(None, "x"), incoming(None, "y")], 0)
+            .unwrap();
         let Appended::New(first) = ids[0] else { panic!() };
         store
             .checkpoint(first, &[(("a".into(), 3), vec![1, 2])], 2, 0)

@@ -10,7 +10,7 @@ use crate::core::policies::{fingerprint, Policies, RepoFiles};
 use crate::core::window::{self, Window};
 use crate::forge::{Forge, ForgeError};
 use crate::github::CheckRun;
-use crate::ingest::hex;
+use crate::ingest::{hex, FoldProgress};
 use crate::metrics::Metrics;
 use crate::render::{self, ProposalView};
 use crate::repo::{branch_for, PolicyRepo};
@@ -30,6 +30,8 @@ pub struct Context {
     pub forge: Forge,
     pub metrics: Arc<Metrics>,
     pub wake: Arc<Notify>,
+    /// How far ingest has folded: a job waits for what was acknowledged.
+    pub progress: Arc<FoldProgress>,
 }
 
 /// What a job did, for logs and tests.
@@ -182,6 +184,7 @@ pub async fn propose(ctx: &Context, agent: &str) -> Result<Outcome, ForgeError> 
         .await?
     };
 
+    ctx.progress.caught_up(Duration::from_secs(30)).await;
     let days = ctx.settings.drafting.window_days;
     let now = crate::clock::now();
     let span = window::span(now, days);
