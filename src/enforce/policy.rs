@@ -1,0 +1,207 @@
+//! The policy the node enforces: one commit of the base branch, parsed,
+//! strictly validated, and sliced per (agent, tool) at load so a decision
+//! evaluates only the handful of rules that can apply to it.
+//!
+//! [`PolicyState`] holds the current [`Enforced`] behind an `Arc` swapped
+//! whole: a decision clones the `Arc` and never sees a half-loaded policy. A
+//! commit that does not load leaves the last good one in place.
+
+use crate::core::check::{load, LoadedRepo};
+use crate::core::policies::RepoFiles;
+use cedar_policy::{PolicySet, ValidationMode, Validator};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// One loaded commit, ready to decide.
+pub struct Enforced {
+    pub commit: String,
+    pub repo: LoadedRepo,
+    /// agent → tool → the rules that can decide it (agent-specific and generic).
+    by_agent: HashMap<String, HashMap<String, PolicySet>>,
+    /// tool → the generic rules (no single agent named), for agents without rules of their own.
+    generic: HashMap<String, PolicySet>,
+    pub rules: usize,
+}
+
+impl Enforced {
+    /// Parse and strictly validate `files`; every problem is returned together.
+    pub fn build(commit: &str, files: &RepoFiles) -> Result<Enforced, Vec<String>> {
+        let repo = load(files)?;
+        let schema = repo.schema.to_cedar().map_err(|e| vec![format!("schema: {e}")])?;
+        let result = Validator::new(schema).validate(&repo.policies.all(), ValidationMode::Strict);
+        let errors: Vec<String> = result.validation_errors().map(|e| e.to_string()).collect();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Enforced::slice(commit, repo))
+    }
+
+    /// Prebuild the slices of an already checked repository.
+    pub fn slice(commit: &str, repo: LoadedRepo) -> Enforced {
+        let rules = &repo.policies.rules;
+        let mut tools: BTreeSet<String> = repo.schema.tools().map(str::to_string).collect();
+        let mut agents: BTreeSet<&str> = BTreeSet::new();
+        for rule in rules {
+            if let Some(a) = &rule.agent {
+                agents.insert(a);
+            }
+            if let Some(ts) = &rule.tools {
+                tools.extend(ts.iter().cloned());
+            }
+        }
+        let generic_applies = |rule: &crate::core::policies::Rule, tool: &str| {
+            rule.agent.is_none() && rule.tools.as_ref().is_none_or(|ts| ts.iter().any(|t| t == tool))
+        };
+        let mut generic = HashMap::new();
+        for tool in &tools {
+            let mut set = PolicySet::new();
+            for rule in rules.iter().filter(|r| generic_applies(r, tool)) {
+                set.add(rule.policy.clone()).expect("ids are unique");
+            }
+            if set.policies().next().is_some() {
+                generic.insert(tool.clone(), set);
+            }
+        }
+        let mut by_agent: HashMap<String, HashMap<String, PolicySet>> = HashMap::new();
+        for agent in agents {
+            // The tools this agent's own rules name; all of them if one names none.
+            let own = rules.iter().filter(|r| r.agent.as_deref() == Some(agent));
+            let mut named = BTreeSet::new();
+            let mut all = false;
+            for rule in own {
+                match &rule.tools {
+                    Some(ts) => named.extend(ts.iter().map(String::as_str)),
+                    None => all = true,
+                }
+            }
+            let wanted: Vec<&String> = tools
+                .iter()
+                .filter(|t| all || named.contains(t.as_str()))
+                .collect();
+            let slices = by_agent.entry(agent.to_string()).or_default();
+            for tool in wanted {
+                slices.insert(tool.clone(), repo.policies.slice(agent, tool));
+            }
+        }
+        Enforced {
+            commit: commit.to_string(),
+            rules: rules.len(),
+            repo,
+            by_agent,
+            generic,
+        }
+    }
+
+    /// The rules that can decide `agent` calling `tool`; `None`: no rule can allow it.
+    pub fn slice_for(&self, agent: &str, tool: &str) -> Option<&PolicySet> {
+        self.by_agent
+            .get(agent)
+            .and_then(|tools| tools.get(tool))
+            .or_else(|| self.generic.get(tool))
+    }
+}
+
+/// What the last sync attempt found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SyncStatus {
+    /// The commit being enforced, if any loaded.
+    pub commit: Option<String>,
+    /// The tip of the base branch at the last fetch.
+    pub fetched: Option<String>,
+    /// Why the tip (or the fetch) failed, while it does.
+    pub error: Option<String>,
+    pub loaded_at: Option<i64>,
+}
+
+/// The current policy, swapped atomically, and the sync bookkeeping.
+#[derive(Default)]
+pub struct PolicyState {
+    current: RwLock<Option<Arc<Enforced>>>,
+    status: Mutex<SyncStatus>,
+    /// The tip that last failed to load: not re-validated until the branch moves.
+    failed_tip: Mutex<Option<String>>,
+}
+
+impl PolicyState {
+    pub fn current(&self) -> Option<Arc<Enforced>> {
+        self.current.read().expect("policy lock").clone()
+    }
+
+    pub fn status(&self) -> SyncStatus {
+        self.status.lock().expect("status lock").clone()
+    }
+
+    pub fn install(&self, enforced: Enforced) {
+        let commit = enforced.commit.clone();
+        *self.current.write().expect("policy lock") = Some(Arc::new(enforced));
+        let mut status = self.status.lock().expect("status lock");
+        status.commit = Some(commit.clone());
+        status.fetched = Some(commit);
+        status.error = None;
+        status.loaded_at = Some(crate::clock::now());
+    }
+
+    /// The fetch works again and its tip is the policy in force.
+    pub fn install_status_ok(&self, tip: &str) {
+        let mut status = self.status.lock().expect("status lock");
+        status.fetched = Some(tip.to_string());
+        status.error = None;
+    }
+
+    /// Record a fetch or load failure; the current policy stays.
+    pub fn failed(&self, fetched: Option<String>, error: String) {
+        let mut status = self.status.lock().expect("status lock");
+        if fetched.is_some() {
+            status.fetched = fetched;
+        }
+        status.error = Some(error);
+    }
+
+    pub(crate) fn failed_tip(&self) -> Option<String> {
+        self.failed_tip.lock().expect("lock").clone()
+    }
+
+    pub(crate) fn set_failed_tip(&self, tip: Option<String>) {
+        *self.failed_tip.lock().expect("lock") = tip;
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    pub(crate) fn files(rules: &str) -> RepoFiles {
+        RepoFiles {
+            schema: Some(
+                r#"entity Agent; entity McpServer;
+                action "send" appliesTo { principal: [Agent], resource: [McpServer],
+                  context: { input: { to: String } } };
+                action "read" appliesTo { principal: [Agent], resource: [McpServer],
+                  context: { input: { } } };"#
+                    .into(),
+            ),
+            agents: BTreeMap::from([("policies/agents/a.cedar".to_string(), rules.to_string())]),
+        }
+    }
+
+    #[test]
+    fn slices_hold_agent_and_generic_rules() {
+        let text = r#"@id("a/send/1") permit (principal == Agent::"a", action == Action::"send", resource)
+              when { context.input.to like "*@acme.com" };
+            @id("all/read") permit (principal, action == Action::"read", resource);"#;
+        let e = Enforced::build("c1", &files(text)).unwrap();
+        assert_eq!(e.slice_for("a", "send").unwrap().policies().count(), 1);
+        assert_eq!(e.slice_for("b", "read").unwrap().policies().count(), 1);
+        assert_eq!(e.slice_for("a", "read").unwrap().policies().count(), 1);
+        assert!(e.slice_for("b", "send").is_none());
+    }
+
+    #[test]
+    fn strict_validation_refuses_a_bad_policy() {
+        let text = r#"@id("x") permit (principal == Agent::"a", action == Action::"send", resource)
+              when { context.input.cc == "x" };"#;
+        let errors = Enforced::build("c1", &files(text)).err().unwrap();
+        assert!(errors.iter().any(|e| e.contains("cc")), "{errors:?}");
+    }
+}
