@@ -55,9 +55,9 @@ pub struct Feedback {
     node_id: String,
     batch_max_calls: usize,
     /// Woken when enough distinct calls wait to make a batch.
-    pub(crate) full: Notify,
+    pub full: Notify,
     /// Woken when a batch was spooled.
-    pub(crate) spooled: Notify,
+    pub spooled: Notify,
 }
 
 impl Feedback {
