@@ -94,10 +94,10 @@ pub fn decide(enforced: Option<&Enforced>, query: &Query) -> Outcome {
     let Some(enforced) = enforced else {
         return deny("no policy has loaded yet: denying until one does".into());
     };
-    let Some(set) = enforced.slice_for(&query.agent, &query.tool) else {
+    let Some(set) = enforced.slice_for(&query.agent, &query.tool, &query.server) else {
         return deny(format!(
-            "no rule covers agent {:?} calling {:?}",
-            query.agent, query.tool
+            "no rule covers agent {:?} calling {:?} on {:?}",
+            query.agent, query.tool, query.server
         ));
     };
     let request = match mapping::request(

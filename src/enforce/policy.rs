@@ -7,9 +7,10 @@
 //! commit that does not load leaves the last good one in place.
 
 use crate::core::check::{load, LoadedRepo};
-use crate::core::policies::RepoFiles;
-use cedar_policy::{PolicySet, ValidationMode, Validator};
-use std::collections::{BTreeSet, HashMap};
+use crate::core::policies::{RepoFiles, Rule};
+use crate::core::schema::SERVER_TYPE;
+use cedar_policy::{PolicySet, ResourceConstraint, ValidationMode, Validator};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// One loaded commit, ready to decide.
@@ -17,10 +18,56 @@ pub struct Enforced {
     pub commit: String,
     pub repo: LoadedRepo,
     /// agent → tool → the rules that can decide it (agent-specific and generic).
-    by_agent: HashMap<String, HashMap<String, PolicySet>>,
+    by_agent: HashMap<String, HashMap<String, ToolSlices>>,
     /// tool → the generic rules (no single agent named), for agents without rules of their own.
-    generic: HashMap<String, PolicySet>,
+    generic: HashMap<String, ToolSlices>,
     pub rules: usize,
+}
+
+/// The rules of one (agent, tool), split once more by the server their head
+/// names (`resource == McpServer::"…"`), so a decision evaluates only the
+/// rules of its server plus those that name none.
+#[derive(Default)]
+struct ToolSlices {
+    by_server: HashMap<String, PolicySet>,
+    any_server: Option<PolicySet>,
+}
+
+impl ToolSlices {
+    fn new<'a>(rules: impl Iterator<Item = &'a Rule>) -> Option<ToolSlices> {
+        let mut named: BTreeMap<String, Vec<&Rule>> = BTreeMap::new();
+        let mut any = Vec::new();
+        for rule in rules {
+            match rule.policy.resource_constraint() {
+                ResourceConstraint::Eq(uid) if uid.type_name().to_string() == SERVER_TYPE => named
+                    .entry(uid.id().unescaped().to_string())
+                    .or_default()
+                    .push(rule),
+                _ => any.push(rule),
+            }
+        }
+        if named.is_empty() && any.is_empty() {
+            return None;
+        }
+        let set = |rules: &mut dyn Iterator<Item = &&Rule>| {
+            let mut set = PolicySet::new();
+            for rule in rules {
+                set.add(rule.policy.clone()).expect("ids are unique");
+            }
+            set
+        };
+        Some(ToolSlices {
+            by_server: named
+                .iter()
+                .map(|(server, rules)| (server.clone(), set(&mut rules.iter().chain(any.iter()))))
+                .collect(),
+            any_server: (!any.is_empty()).then(|| set(&mut any.iter())),
+        })
+    }
+
+    fn get(&self, server: &str) -> Option<&PolicySet> {
+        self.by_server.get(server).or(self.any_server.as_ref())
+    }
 }
 
 impl Enforced {
@@ -49,38 +96,34 @@ impl Enforced {
                 tools.extend(ts.iter().cloned());
             }
         }
-        let generic_applies = |rule: &crate::core::policies::Rule, tool: &str| {
-            rule.agent.is_none() && rule.tools.as_ref().is_none_or(|ts| ts.iter().any(|t| t == tool))
-        };
+        let applies_to_tool =
+            |rule: &Rule, tool: &str| rule.tools.as_ref().is_none_or(|ts| ts.iter().any(|t| t == tool));
         let mut generic = HashMap::new();
         for tool in &tools {
-            let mut set = PolicySet::new();
-            for rule in rules.iter().filter(|r| generic_applies(r, tool)) {
-                set.add(rule.policy.clone()).expect("ids are unique");
-            }
-            if set.policies().next().is_some() {
-                generic.insert(tool.clone(), set);
+            let rules = rules
+                .iter()
+                .filter(|r| r.agent.is_none() && applies_to_tool(r, tool));
+            if let Some(slices) = ToolSlices::new(rules) {
+                generic.insert(tool.clone(), slices);
             }
         }
-        let mut by_agent: HashMap<String, HashMap<String, PolicySet>> = HashMap::new();
+        let mut by_agent: HashMap<String, HashMap<String, ToolSlices>> = HashMap::new();
         for agent in agents {
             // The tools this agent's own rules name; all of them if one names none.
-            let own = rules.iter().filter(|r| r.agent.as_deref() == Some(agent));
             let mut named = BTreeSet::new();
             let mut all = false;
-            for rule in own {
+            for rule in rules.iter().filter(|r| r.agent.as_deref() == Some(agent)) {
                 match &rule.tools {
                     Some(ts) => named.extend(ts.iter().map(String::as_str)),
                     None => all = true,
                 }
             }
-            let wanted: Vec<&String> = tools
-                .iter()
-                .filter(|t| all || named.contains(t.as_str()))
-                .collect();
             let slices = by_agent.entry(agent.to_string()).or_default();
-            for tool in wanted {
-                slices.insert(tool.clone(), repo.policies.slice(agent, tool));
+            for tool in tools.iter().filter(|t| all || named.contains(t.as_str())) {
+                let indices = repo.policies.slice_indices(agent, tool);
+                if let Some(s) = ToolSlices::new(indices.iter().map(|&i| &rules[i])) {
+                    slices.insert(tool.clone(), s);
+                }
             }
         }
         Enforced {
@@ -92,12 +135,13 @@ impl Enforced {
         }
     }
 
-    /// The rules that can decide `agent` calling `tool`; `None`: no rule can allow it.
-    pub fn slice_for(&self, agent: &str, tool: &str) -> Option<&PolicySet> {
+    /// The rules that can decide `agent` calling `tool` on `server`; `None`: no rule can allow it.
+    pub fn slice_for(&self, agent: &str, tool: &str, server: &str) -> Option<&PolicySet> {
         self.by_agent
             .get(agent)
             .and_then(|tools| tools.get(tool))
             .or_else(|| self.generic.get(tool))
+            .and_then(|slices| slices.get(server))
     }
 }
 
@@ -191,10 +235,33 @@ pub(crate) mod tests {
               when { context.input.to like "*@acme.com" };
             @id("all/read") permit (principal, action == Action::"read", resource);"#;
         let e = Enforced::build("c1", &files(text)).unwrap();
-        assert_eq!(e.slice_for("a", "send").unwrap().policies().count(), 1);
-        assert_eq!(e.slice_for("b", "read").unwrap().policies().count(), 1);
-        assert_eq!(e.slice_for("a", "read").unwrap().policies().count(), 1);
-        assert!(e.slice_for("b", "send").is_none());
+        assert_eq!(e.slice_for("a", "send", "m").unwrap().policies().count(), 1);
+        assert_eq!(e.slice_for("b", "read", "m").unwrap().policies().count(), 1);
+        assert_eq!(e.slice_for("a", "read", "m").unwrap().policies().count(), 1);
+        assert!(e.slice_for("b", "send", "m").is_none());
+    }
+
+    #[test]
+    fn slices_split_by_server() {
+        let text = r#"@id("a/send/1") permit (principal == Agent::"a", action == Action::"send", resource == McpServer::"gmail");
+            @id("a/send/2") permit (principal == Agent::"a", action == Action::"send", resource == McpServer::"outlook");
+            @id("a/send/3") permit (principal == Agent::"a", action == Action::"send", resource);"#;
+        let e = Enforced::build("c1", &files(text)).unwrap();
+        let ids = |server: &str| -> Vec<String> {
+            let mut ids: Vec<String> = e
+                .slice_for("a", "send", server)
+                .unwrap()
+                .policies()
+                .map(|p| p.id().to_string())
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(ids("gmail"), vec!["a/send/1", "a/send/3"]);
+        assert_eq!(ids("other"), vec!["a/send/3"]);
+        let text = r#"@id("a/send/1") permit (principal == Agent::"a", action == Action::"send", resource == McpServer::"gmail");"#;
+        let e = Enforced::build("c1", &files(text)).unwrap();
+        assert!(e.slice_for("a", "send", "other").is_none());
     }
 
     #[test]
