@@ -432,3 +432,25 @@ async fn while_the_bot_is_down_the_node_spools_and_every_call_arrives_once() {
     node.stop().await;
     bot.stop().await;
 }
+
+#[test]
+fn the_command_explains_itself_and_names_a_bad_key() {
+    let bin = env!("CARGO_BIN_EXE_shadowdraft");
+    let help = std::process::Command::new(bin)
+        .args(["enforce", "--help"])
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("AuthZEN") && text.contains("shadow"), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("shadowdraft.yaml");
+    std::fs::write(&config, "enforce:\n  mdoe: enforce\n").unwrap();
+    let out = std::process::Command::new(bin)
+        .args(["enforce", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("enforce.mdoe"), "{err}");
+}
