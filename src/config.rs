@@ -29,7 +29,8 @@ pub struct Config {
     pub review: ReviewConfig,
     #[serde(default)]
     pub drafting: DraftingConfig,
-    pub enforce: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub enforce: crate::enforce::EnforceConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]

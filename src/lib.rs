@@ -13,6 +13,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod core;
+pub mod enforce;
 pub mod fleet;
 pub mod forge;
 pub mod github;

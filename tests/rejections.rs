@@ -116,7 +116,10 @@ fn generated_rules_no_call_used_are_removal_candidates() {
     }
     // Later, the agent only searches.
     let mut later = Summary::default();
-    later.add(&common::call(&json!({"agent": "bot", "tool": "search", "args": {"q": "y"}})), None);
+    later.add(
+        &common::call(&json!({"agent": "bot", "tool": "search", "args": {"q": "y"}})),
+        None,
+    );
     let unused = shadowdraft::core::check::unused_generated(&files, &later, "bot");
     assert_eq!(unused.len(), 1, "{unused:?}");
     assert!(unused[0].contains("send_email"), "{unused:?}");

@@ -4,6 +4,7 @@
 
 mod check;
 mod draft;
+mod enforce;
 mod example;
 mod explain;
 mod fleet;
@@ -36,6 +37,7 @@ enum Command {
     Check(check::Args),
     Explain(explain::Args),
     Fleet(fleet::Args),
+    Enforce(enforce::Args),
 }
 
 pub use inputs::observations as read_summary;
@@ -55,6 +57,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Fleet(args) => fleet::run(args),
+        Command::Enforce(args) => enforce::run(args),
     };
     match result {
         Ok(code) => code,

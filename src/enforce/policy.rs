@@ -1,0 +1,274 @@
+//! The policy the node enforces: one commit of the base branch, parsed,
+//! strictly validated, and sliced per (agent, tool) at load so a decision
+//! evaluates only the handful of rules that can apply to it.
+//!
+//! [`PolicyState`] holds the current [`Enforced`] behind an `Arc` swapped
+//! whole: a decision clones the `Arc` and never sees a half-loaded policy. A
+//! commit that does not load leaves the last good one in place.
+
+use crate::core::check::{load, LoadedRepo};
+use crate::core::policies::{RepoFiles, Rule};
+use crate::core::schema::SERVER_TYPE;
+use cedar_policy::{PolicySet, ResourceConstraint, ValidationMode, Validator};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// One loaded commit, ready to decide.
+pub struct Enforced {
+    pub commit: String,
+    pub repo: LoadedRepo,
+    /// agent → tool → the rules that can decide it (agent-specific and generic).
+    by_agent: HashMap<String, HashMap<String, ToolSlices>>,
+    /// tool → the generic rules (no single agent named), for agents without rules of their own.
+    generic: HashMap<String, ToolSlices>,
+    pub rules: usize,
+}
+
+/// The rules of one (agent, tool), split once more by the server their head
+/// names (`resource == McpServer::"…"`), so a decision evaluates only the
+/// rules of its server plus those that name none.
+#[derive(Default)]
+struct ToolSlices {
+    by_server: HashMap<String, PolicySet>,
+    any_server: Option<PolicySet>,
+}
+
+impl ToolSlices {
+    fn new<'a>(rules: impl Iterator<Item = &'a Rule>) -> Option<ToolSlices> {
+        let mut named: BTreeMap<String, Vec<&Rule>> = BTreeMap::new();
+        let mut any = Vec::new();
+        for rule in rules {
+            match rule.policy.resource_constraint() {
+                ResourceConstraint::Eq(uid) if uid.type_name().to_string() == SERVER_TYPE => named
+                    .entry(uid.id().unescaped().to_string())
+                    .or_default()
+                    .push(rule),
+                _ => any.push(rule),
+            }
+        }
+        if named.is_empty() && any.is_empty() {
+            return None;
+        }
+        let set = |rules: &mut dyn Iterator<Item = &&Rule>| {
+            let mut set = PolicySet::new();
+            for rule in rules {
+                set.add(rule.policy.clone()).expect("ids are unique");
+            }
+            set
+        };
+        Some(ToolSlices {
+            by_server: named
+                .iter()
+                .map(|(server, rules)| (server.clone(), set(&mut rules.iter().chain(any.iter()))))
+                .collect(),
+            any_server: (!any.is_empty()).then(|| set(&mut any.iter())),
+        })
+    }
+
+    fn get(&self, server: &str) -> Option<&PolicySet> {
+        self.by_server.get(server).or(self.any_server.as_ref())
+    }
+}
+
+impl Enforced {
+    /// Parse and strictly validate `files`; every problem is returned together.
+    pub fn build(commit: &str, files: &RepoFiles) -> Result<Enforced, Vec<String>> {
+        let repo = load(files)?;
+        let schema = repo.schema.to_cedar().map_err(|e| vec![format!("schema: {e}")])?;
+        let result = Validator::new(schema).validate(&repo.policies.all(), ValidationMode::Strict);
+        let errors: Vec<String> = result.validation_errors().map(|e| e.to_string()).collect();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Enforced::slice(commit, repo))
+    }
+
+    /// Prebuild the slices of an already checked repository.
+    pub fn slice(commit: &str, repo: LoadedRepo) -> Enforced {
+        let rules = &repo.policies.rules;
+        let mut tools: BTreeSet<String> = repo.schema.tools().map(str::to_string).collect();
+        let mut agents: BTreeSet<&str> = BTreeSet::new();
+        for rule in rules {
+            if let Some(a) = &rule.agent {
+                agents.insert(a);
+            }
+            if let Some(ts) = &rule.tools {
+                tools.extend(ts.iter().cloned());
+            }
+        }
+        let applies_to_tool =
+            |rule: &Rule, tool: &str| rule.tools.as_ref().is_none_or(|ts| ts.iter().any(|t| t == tool));
+        let mut generic = HashMap::new();
+        for tool in &tools {
+            let rules = rules
+                .iter()
+                .filter(|r| r.agent.is_none() && applies_to_tool(r, tool));
+            if let Some(slices) = ToolSlices::new(rules) {
+                generic.insert(tool.clone(), slices);
+            }
+        }
+        let mut by_agent: HashMap<String, HashMap<String, ToolSlices>> = HashMap::new();
+        for agent in agents {
+            // The tools this agent's own rules name; all of them if one names none.
+            let mut named = BTreeSet::new();
+            let mut all = false;
+            for rule in rules.iter().filter(|r| r.agent.as_deref() == Some(agent)) {
+                match &rule.tools {
+                    Some(ts) => named.extend(ts.iter().map(String::as_str)),
+                    None => all = true,
+                }
+            }
+            let slices = by_agent.entry(agent.to_string()).or_default();
+            for tool in tools.iter().filter(|t| all || named.contains(t.as_str())) {
+                let indices = repo.policies.slice_indices(agent, tool);
+                if let Some(s) = ToolSlices::new(indices.iter().map(|&i| &rules[i])) {
+                    slices.insert(tool.clone(), s);
+                }
+            }
+        }
+        Enforced {
+            commit: commit.to_string(),
+            rules: rules.len(),
+            repo,
+            by_agent,
+            generic,
+        }
+    }
+
+    /// The rules that can decide `agent` calling `tool` on `server`; `None`: no rule can allow it.
+    pub fn slice_for(&self, agent: &str, tool: &str, server: &str) -> Option<&PolicySet> {
+        self.by_agent
+            .get(agent)
+            .and_then(|tools| tools.get(tool))
+            .or_else(|| self.generic.get(tool))
+            .and_then(|slices| slices.get(server))
+    }
+}
+
+/// What the last sync attempt found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SyncStatus {
+    /// The commit being enforced, if any loaded.
+    pub commit: Option<String>,
+    /// The tip of the base branch at the last fetch.
+    pub fetched: Option<String>,
+    /// Why the tip (or the fetch) failed, while it does.
+    pub error: Option<String>,
+    pub loaded_at: Option<i64>,
+}
+
+/// The current policy, swapped atomically, and the sync bookkeeping.
+#[derive(Default)]
+pub struct PolicyState {
+    current: RwLock<Option<Arc<Enforced>>>,
+    status: Mutex<SyncStatus>,
+    /// The tip that last failed to load: not re-validated until the branch moves.
+    failed_tip: Mutex<Option<String>>,
+}
+
+impl PolicyState {
+    pub fn current(&self) -> Option<Arc<Enforced>> {
+        self.current.read().expect("policy lock").clone()
+    }
+
+    pub fn status(&self) -> SyncStatus {
+        self.status.lock().expect("status lock").clone()
+    }
+
+    pub fn install(&self, enforced: Enforced) {
+        let commit = enforced.commit.clone();
+        *self.current.write().expect("policy lock") = Some(Arc::new(enforced));
+        let mut status = self.status.lock().expect("status lock");
+        status.commit = Some(commit.clone());
+        status.fetched = Some(commit);
+        status.error = None;
+        status.loaded_at = Some(crate::clock::now());
+    }
+
+    /// The fetch works again and its tip is the policy in force.
+    pub fn install_status_ok(&self, tip: &str) {
+        let mut status = self.status.lock().expect("status lock");
+        status.fetched = Some(tip.to_string());
+        status.error = None;
+    }
+
+    /// Record a fetch or load failure; the current policy stays.
+    pub fn failed(&self, fetched: Option<String>, error: String) {
+        let mut status = self.status.lock().expect("status lock");
+        if fetched.is_some() {
+            status.fetched = fetched;
+        }
+        status.error = Some(error);
+    }
+
+    pub(crate) fn failed_tip(&self) -> Option<String> {
+        self.failed_tip.lock().expect("lock").clone()
+    }
+
+    pub(crate) fn set_failed_tip(&self, tip: Option<String>) {
+        *self.failed_tip.lock().expect("lock") = tip;
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    pub(crate) fn files(rules: &str) -> RepoFiles {
+        RepoFiles {
+            schema: Some(
+                r#"entity Agent; entity McpServer;
+                action "send" appliesTo { principal: [Agent], resource: [McpServer],
+                  context: { input: { to: String } } };
+                action "read" appliesTo { principal: [Agent], resource: [McpServer],
+                  context: { input: { } } };"#
+                    .into(),
+            ),
+            agents: BTreeMap::from([("policies/agents/a.cedar".to_string(), rules.to_string())]),
+        }
+    }
+
+    #[test]
+    fn slices_hold_agent_and_generic_rules() {
+        let text = r#"@id("a/send/1") permit (principal == Agent::"a", action == Action::"send", resource)
+              when { context.input.to like "*@acme.com" };
+            @id("all/read") permit (principal, action == Action::"read", resource);"#;
+        let e = Enforced::build("c1", &files(text)).unwrap();
+        assert_eq!(e.slice_for("a", "send", "m").unwrap().policies().count(), 1);
+        assert_eq!(e.slice_for("b", "read", "m").unwrap().policies().count(), 1);
+        assert_eq!(e.slice_for("a", "read", "m").unwrap().policies().count(), 1);
+        assert!(e.slice_for("b", "send", "m").is_none());
+    }
+
+    #[test]
+    fn slices_split_by_server() {
+        let text = r#"@id("a/send/1") permit (principal == Agent::"a", action == Action::"send", resource == McpServer::"gmail");
+            @id("a/send/2") permit (principal == Agent::"a", action == Action::"send", resource == McpServer::"outlook");
+            @id("a/send/3") permit (principal == Agent::"a", action == Action::"send", resource);"#;
+        let e = Enforced::build("c1", &files(text)).unwrap();
+        let ids = |server: &str| -> Vec<String> {
+            let mut ids: Vec<String> = e
+                .slice_for("a", "send", server)
+                .unwrap()
+                .policies()
+                .map(|p| p.id().to_string())
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(ids("gmail"), vec!["a/send/1", "a/send/3"]);
+        assert_eq!(ids("other"), vec!["a/send/3"]);
+        let text = r#"@id("a/send/1") permit (principal == Agent::"a", action == Action::"send", resource == McpServer::"gmail");"#;
+        let e = Enforced::build("c1", &files(text)).unwrap();
+        assert!(e.slice_for("a", "send", "other").is_none());
+    }
+
+    #[test]
+    fn strict_validation_refuses_a_bad_policy() {
+        let text = r#"@id("x") permit (principal == Agent::"a", action == Action::"send", resource)
+              when { context.input.cc == "x" };"#;
+        let errors = Enforced::build("c1", &files(text)).err().unwrap();
+        assert!(errors.iter().any(|e| e.contains("cc")), "{errors:?}");
+    }
+}
