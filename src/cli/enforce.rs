@@ -50,9 +50,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .init();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
+        let stop = super::serve::shutdown_signal();
         let running = enforce::start(settings).await?;
         println!("shadowdraft enforce serving on http://{}", running.addr);
-        super::serve::shutdown_signal().await;
+        stop.await;
         tracing::info!("shutting down: spooling pending observations");
         running.stop().await;
         Ok(ExitCode::SUCCESS)

@@ -48,29 +48,37 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .init();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
+        let stop = shutdown_signal();
         let running = server::start(settings).await?;
         println!("shadowdraft serving on http://{}", running.addr);
         if args.example {
             super::example::run(&running).await?;
         }
-        shutdown_signal().await;
+        stop.await;
         tracing::info!("shutting down: finishing in-flight work");
         running.stop().await;
         Ok(ExitCode::SUCCESS)
     })
 }
 
-pub(super) async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Install the SIGINT and SIGTERM handlers now, so a signal that arrives
+/// while the service starts is not lost, and wait for either in the future
+/// returned. Call inside the runtime.
+pub(super) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("install the SIGTERM handler");
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
+        let mut interrupt = signal(SignalKind::interrupt()).expect("install the SIGINT handler");
+        async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = interrupt.await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
