@@ -211,19 +211,10 @@ impl Config {
         file: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Settings, ConfigError> {
-        let fail = |key: &str, message: String| ConfigError {
-            file: file.to_string(),
-            key: key.to_string(),
-            message,
-        };
-        let secret = |key: &str, var: &str| -> Result<String, ConfigError> {
-            env(var)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| fail(key, format!("environment variable {var} is not set")))
-        };
-        let read = |key: &str, path: &Path| -> Result<Vec<u8>, ConfigError> {
-            std::fs::read(path).map_err(|e| fail(key, format!("cannot read {}: {e}", path.display())))
-        };
+        let check = Check { file, env };
+        let fail = |key: &str, message: String| check.fail(key, message);
+        let secret = |key: &str, var: &str| check.secret(key, var);
+        let read = |key: &str, path: &Path| check.read(key, path);
 
         let listen = self
             .listen
@@ -378,6 +369,33 @@ impl Config {
                 .unwrap_or_else(|| vec!["shadowdraft".into()]),
             drafting: self.drafting.clone(),
         })
+    }
+}
+
+/// Checks a configuration: errors name the file and key; secrets come from `env`.
+pub struct Check<'a> {
+    pub file: &'a str,
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Check<'_> {
+    pub fn fail(&self, key: &str, message: String) -> ConfigError {
+        ConfigError {
+            file: self.file.to_string(),
+            key: key.to_string(),
+            message,
+        }
+    }
+
+    /// The value of the environment variable `var`, which `key` names.
+    pub fn secret(&self, key: &str, var: &str) -> Result<String, ConfigError> {
+        (self.env)(var)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| self.fail(key, format!("environment variable {var} is not set")))
+    }
+
+    pub fn read(&self, key: &str, path: &Path) -> Result<Vec<u8>, ConfigError> {
+        std::fs::read(path).map_err(|e| self.fail(key, format!("cannot read {}: {e}", path.display())))
     }
 }
 

@@ -5,99 +5,32 @@
 
 mod common;
 
-use common::fake_github::{key, FakeGitHub};
-use common::git_bridge::{git, init_bare, GitBridge};
+use common::git_bridge::git;
 use common::http::{eventually, get, request, Reply};
+use common::rig::{Rig, AGENT, SECRET};
 use serde_json::{json, Value};
 use shadowdraft::config::{Config, Settings};
 use shadowdraft::enforce::{self, NodeSettings};
 use shadowdraft::server::{self, Running};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
-
-const SECRET: &str = "test-ingest-secret-that-is-32-bytes-long";
-const AGENT: &str = "support-bot-001";
-const APP_ID: u64 = 31337;
-
-struct Rig {
-    dir: tempfile::TempDir,
-    github: FakeGitHub,
-    bridge: GitBridge,
-    bare: PathBuf,
-}
 
 fn env(var: &str) -> Option<String> {
     (var == "TEST_INGEST_SECRET").then(|| SECRET.to_string())
 }
 
-impl Rig {
-    fn new() -> Rig {
-        let dir = tempfile::tempdir().unwrap();
-        let bare = dir.path().join("git/policies.git");
-        init_bare(
-            &bare,
-            &[
-                (
-                    "policies/schema.cedarschema",
-                    "entity Agent;\n\nentity McpServer;\n",
-                ),
-                ("README.md", "# policies\n"),
-            ],
-        )
-        .unwrap();
-        let github = FakeGitHub::start(
-            APP_ID,
-            &key("app-public-key.pem"),
-            "acme",
-            "agent-policies",
-            Some(bare.clone()),
-        );
-        let bridge = GitBridge::start(&dir.path().join("git"), github.token_checker());
-        Rig {
-            dir,
-            github,
-            bridge,
-            bare,
-        }
-    }
+/// The bot of the shared rig, listening on `listen`.
+fn bot_settings(rig: &Rig, listen: SocketAddr) -> Settings {
+    let mut settings = rig.settings();
+    settings.listen = listen;
+    settings
+}
 
-    fn bot_settings(&self, listen: SocketAddr) -> Settings {
-        let key_path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/github/app-private-key.pem");
-        let yaml = format!(
-            r#"
-listen: {listen}
-data_dir: {data}
-policy_repo:
-  url: {url}
-forge:
-  kind: github
-  api_url: {api}
-  app_id: {APP_ID}
-  private_key_path: {key}
-  repository: acme/agent-policies
-ingest:
-  hs256_secret_env: TEST_INGEST_SECRET
-drafting:
-  debounce_seconds: 0
-"#,
-            data = self.dir.path().join("bot").display(),
-            url = self.bridge.repo_url("policies"),
-            api = self.github.url(),
-            key = key_path.display(),
-        );
-        Config::parse("bot.yaml", &yaml)
-            .unwrap()
-            .settings("bot.yaml", &env)
-            .unwrap()
-    }
-
-    /// The node fetches `main` of the bare repository by its local path.
-    fn node_settings(&self, bot: SocketAddr, enforce: &str) -> NodeSettings {
-        let yaml = format!(
-            r#"
+/// The node fetches `main` of the bare repository by its local path.
+fn node_settings(rig: &Rig, bot: SocketAddr, enforce: &str) -> NodeSettings {
+    let yaml = format!(
+        r#"
 data_dir: {data}
 policy_repo:
   url: {bare}
@@ -111,32 +44,27 @@ enforce:
   report_hs256_secret_env: TEST_INGEST_SECRET
 {enforce}
 "#,
-            data = self.dir.path().join("node").display(),
-            bare = self.bare.display(),
-        );
-        let config = Config::parse("node.yaml", &yaml).unwrap();
-        let mut settings = NodeSettings::from_config(&config, "node.yaml", &env).unwrap();
-        settings.retry_max = Duration::from_millis(300);
-        settings
-    }
+        data = rig.dir.path().join("node").display(),
+        bare = rig.bare.display(),
+    );
+    let config = Config::parse("node.yaml", &yaml).unwrap();
+    let mut settings = NodeSettings::from_config(&config, "node.yaml", &env).unwrap();
+    settings.retry_max = Duration::from_millis(300);
+    settings
+}
 
-    fn tip(&self) -> String {
-        git(&self.bare, &["rev-parse", "main"]).unwrap()
-    }
-
-    /// A person pushes a commit to `main` (outside any PR).
-    fn push_to_main(&self, file: &str, append: &str, message: &str) -> String {
-        let work = tempfile::tempdir().unwrap();
-        let bare = self.bare.to_str().unwrap();
-        git(work.path(), &["clone", "--quiet", bare, "w"]).unwrap();
-        let w = work.path().join("w");
-        let path = w.join(file);
-        let text = std::fs::read_to_string(&path).unwrap_or_default() + append;
-        std::fs::write(&path, text).unwrap();
-        git(&w, &["commit", "--quiet", "-am", message]).unwrap();
-        git(&w, &["push", "--quiet", "origin", "main"]).unwrap();
-        self.tip()
-    }
+/// A person pushes a commit to `main` (outside any PR).
+fn push_to_main(rig: &Rig, file: &str, append: &str, message: &str) -> String {
+    let work = tempfile::tempdir().unwrap();
+    let bare = rig.bare.to_str().unwrap();
+    git(work.path(), &["clone", "--quiet", bare, "w"]).unwrap();
+    let w = work.path().join("w");
+    let path = w.join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_default() + append;
+    std::fs::write(&path, text).unwrap();
+    git(&w, &["commit", "--quiet", "-am", message]).unwrap();
+    git(&w, &["push", "--quiet", "origin", "main"]).unwrap();
+    rig.tip("main")
 }
 
 fn token() -> String {
@@ -199,15 +127,16 @@ fn email(to: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merged_draft_is_enforced_and_a_bad_commit_keeps_the_last_good_policy() {
     let rig = Rig::new();
-    let bot = server::start(rig.bot_settings("127.0.0.1:0".parse().unwrap()))
+    let bot = server::start(bot_settings(&rig, "127.0.0.1:0".parse().unwrap()))
         .await
         .unwrap();
-    let settings = rig.node_settings(
+    let settings = node_settings(
+        &rig,
         bot.addr,
         &format!("  mode: shadow\n  agents: {{{AGENT}: enforce}}"),
     );
     let node = enforce::start(settings).await.unwrap();
-    let initial = rig.tip();
+    let initial = rig.tip("main");
     eventually(30, "the first policy", || {
         node.node.policy.current().is_some_and(|p| p.commit == initial)
     })
@@ -311,7 +240,8 @@ async fn a_merged_draft_is_enforced_and_a_bad_commit_keeps_the_last_good_policy(
 
     // A commit on main whose policy does not validate: the node keeps the last good one.
     let file = format!("policies/agents/{AGENT}.cedar");
-    let bad = rig.push_to_main(
+    let bad = push_to_main(
+        &rig,
         &file,
         "\npermit (principal, action, resource) when { context.input.nonexistent == 1 };\n",
         "A broken rule",
@@ -363,13 +293,13 @@ fn calls_ingested(bot: &Running) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_the_bot_is_down_the_node_spools_and_every_call_arrives_once() {
     let rig = Rig::new();
-    let bot = server::start(rig.bot_settings("127.0.0.1:0".parse().unwrap()))
+    let bot = server::start(bot_settings(&rig, "127.0.0.1:0".parse().unwrap()))
         .await
         .unwrap();
     let bot_addr = bot.addr;
     bot.stop().await;
 
-    let node = enforce::start(rig.node_settings(bot_addr, "  mode: shadow"))
+    let node = enforce::start(node_settings(&rig, bot_addr, "  mode: shadow"))
         .await
         .unwrap();
     eventually(30, "the first policy", || node.node.policy.current().is_some()).await;
@@ -394,13 +324,13 @@ async fn while_the_bot_is_down_the_node_spools_and_every_call_arrives_once() {
     let spooled = node.node.feedback.spool().list();
     let kept = std::fs::read(&spooled[0]).unwrap();
     node.stop().await;
-    let node = enforce::start(rig.node_settings(bot_addr, "  mode: shadow"))
+    let node = enforce::start(node_settings(&rig, bot_addr, "  mode: shadow"))
         .await
         .unwrap();
     assert_eq!(node.node.feedback.spool().list(), spooled);
 
     // The bot comes back on the same address and data.
-    let bot = server::start(rig.bot_settings(bot_addr)).await.unwrap();
+    let bot = server::start(bot_settings(&rig, bot_addr)).await.unwrap();
     eventually(30, "the spool drained", || {
         node.node.feedback.spool().depth() == 0 && node.node.metrics.batches_sent.load(Relaxed) == 1
     })
@@ -427,7 +357,7 @@ async fn while_the_bot_is_down_the_node_spools_and_every_call_arrives_once() {
     // The batch named the node and the commit it enforces.
     let batch: Value = serde_json::from_slice(&kept).unwrap();
     assert_eq!(batch["source"], "node-7");
-    assert_eq!(batch["policy_commit"], rig.tip());
+    assert_eq!(batch["policy_commit"], rig.tip("main"));
 
     node.stop().await;
     bot.stop().await;

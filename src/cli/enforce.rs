@@ -42,12 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(listen) = args.listen {
         settings.listen = listen;
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    super::init_logging();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let stop = super::serve::shutdown_signal();

@@ -47,6 +47,16 @@ pub use inputs::observations as read_summary;
 #[error("{0}")]
 pub struct InputError(pub String);
 
+/// Structured logs on stderr for the long-running commands; `RUST_LOG` filters (default `info`).
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+}
+
 /// Parse arguments, run the subcommand, map errors to exit codes.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();

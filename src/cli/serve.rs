@@ -40,12 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         // Draft as soon as the example arrives instead of waiting out the debounce.
         settings.drafting.debounce_seconds = 0;
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    super::init_logging();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let stop = shutdown_signal();

@@ -2,7 +2,7 @@
 //! [`NodeSettings`]. The policy repository (`policy_repo.url`, `base_branch`)
 //! and `data_dir` come from the top level of the same file.
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Check, Config, ConfigError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -100,16 +100,9 @@ impl NodeSettings {
         file: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<NodeSettings, ConfigError> {
-        let fail = |key: &str, message: String| ConfigError {
-            file: file.to_string(),
-            key: key.to_string(),
-            message,
-        };
-        let secret = |key: &str, var: &str| -> Result<String, ConfigError> {
-            env(var)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| fail(key, format!("environment variable {var} is not set")))
-        };
+        let check = Check { file, env };
+        let fail = |key: &str, message: String| check.fail(key, message);
+        let secret = |key: &str, var: &str| check.secret(key, var);
         let e = &config.enforce;
         let data_dir = config
             .data_dir
