@@ -204,11 +204,17 @@ impl Ingestor {
                 agents.push(call.agent.clone());
             }
         }
+        let node = batch
+            .policy_commit
+            .clone()
+            .filter(|_| !batch.source.is_empty())
+            .map(|commit| (batch.source.clone(), commit));
         let incoming = Incoming {
             key,
             body_sha256,
             body: body.to_vec(),
             agents,
+            node,
             received_at: crate::clock::now(),
         };
         let (reply, answer) = oneshot::channel();

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod render;
 pub mod repo;
 pub mod review;
+pub mod rollout;
 pub mod server;
 pub mod store;
 pub mod webhook;

@@ -35,6 +35,8 @@ pub struct Gauges {
     pub queue_depth: i64,
     pub shapes_in_window: usize,
     pub github_errors: BTreeMap<u16, u64>,
+    /// Enforcement nodes that reported: (node, policy commit, last report, Unix seconds).
+    pub nodes: Vec<(String, String, i64)>,
 }
 
 impl Metrics {
@@ -155,6 +157,29 @@ impl Metrics {
                 "shadowdraft_github_errors_total{{status=\"{status}\"}} {count}"
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP shadowdraft_node_policy_commit The policy commit each enforcement node last reported.\n# TYPE shadowdraft_node_policy_commit gauge"
+        );
+        for (node, commit, _) in &gauges.nodes {
+            let _ = writeln!(
+                out,
+                "shadowdraft_node_policy_commit{{node=\"{}\",commit=\"{}\"}} 1",
+                label(node),
+                label(commit)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP shadowdraft_node_last_report_timestamp_seconds When each node last reported.\n# TYPE shadowdraft_node_last_report_timestamp_seconds gauge"
+        );
+        for (node, _, seen) in &gauges.nodes {
+            let _ = writeln!(
+                out,
+                "shadowdraft_node_last_report_timestamp_seconds{{node=\"{}\"}} {seen}",
+                label(node)
+            );
+        }
         let h = self.latency.lock().expect("metrics lock");
         let name = "shadowdraft_job_duration_seconds";
         let _ = writeln!(
@@ -173,6 +198,13 @@ impl Metrics {
     }
 }
 
+/// A label value in the exposition format: backslash, quote and newline escaped.
+fn label(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,7 +218,12 @@ mod tests {
             queue_depth: 2,
             shapes_in_window: 7,
             github_errors: BTreeMap::from([(502, 1)]),
+            nodes: vec![("node \"1\"".into(), "abc".into(), 7)],
         });
+        assert!(
+            text.contains("shadowdraft_node_policy_commit{node=\"node \\\"1\\\"\",commit=\"abc\"} 1\n"),
+            "{text}"
+        );
         assert!(text.contains("shadowdraft_calls_ingested_total 1000\n"));
         assert!(text.contains("shadowdraft_queue_depth 2\n"));
         assert!(text.contains("shadowdraft_github_errors_total{status=\"502\"} 1\n"));

@@ -140,6 +140,19 @@ impl PolicyRepo {
         Ok(out)
     }
 
+    /// Does the mirror have this commit?
+    pub fn knows(&self, commit: &str) -> bool {
+        Oid::from_str(commit).is_ok_and(|oid| self.repo.find_commit(oid).is_ok())
+    }
+
+    /// Is `commit` (as the mirror knows it) `ancestor` or a descendant of it?
+    pub fn includes(&self, commit: &str, ancestor: &str) -> bool {
+        let (Ok(commit), Ok(ancestor)) = (Oid::from_str(commit), Oid::from_str(ancestor)) else {
+            return false;
+        };
+        commit == ancestor || self.repo.graph_descendant_of(commit, ancestor).unwrap_or(false)
+    }
+
     /// Do two commits hold the same files?
     pub fn same_tree(&self, a: Oid, b: Oid) -> anyhow::Result<bool> {
         Ok(self.repo.find_commit(a)?.tree_id() == self.repo.find_commit(b)?.tree_id())

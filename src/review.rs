@@ -55,7 +55,9 @@ async fn pull_request(ctx: &Context, payload: &Value) -> Result<(), ForgeError> 
     let agent = agent.to_string();
     let number = pull["number"].as_u64().unwrap_or_default();
     match payload["action"].as_str() {
-        Some("closed") if pull["merged"].as_bool() == Some(true) => merged(ctx, &agent, number).await,
+        Some("closed") if pull["merged"].as_bool() == Some(true) => {
+            merged(ctx, &agent, number, pull["merge_commit_sha"].as_str()).await
+        }
         Some("closed") => closed(ctx, &agent, number).await,
         Some("synchronize") => {
             // Foreign commits are detected from the branch itself when the agent
@@ -68,7 +70,12 @@ async fn pull_request(ctx: &Context, payload: &Value) -> Result<(), ForgeError> 
 }
 
 /// Promote what made it to the base branch; remember rules deleted on the way.
-async fn merged(ctx: &Context, agent: &str, number: u64) -> Result<(), ForgeError> {
+async fn merged(
+    ctx: &Context,
+    agent: &str,
+    number: u64,
+    merge_commit: Option<&str>,
+) -> Result<(), ForgeError> {
     let main = base_files(ctx).await?;
     let on_main: BTreeSet<String> = match Policies::load(&main) {
         Ok(policies) => policies.rules.iter().map(|r| r.id.to_string()).collect(),
@@ -96,6 +103,9 @@ async fn merged(ctx: &Context, agent: &str, number: u64) -> Result<(), ForgeErro
         }
         store.forget_proposal(agent)?;
         store.queue(agent, now)?;
+        if let Some(commit) = merge_commit {
+            store.start_rollout(number, agent, commit)?;
+        }
     }
     delete_branch(ctx, agent).await;
     ctx.wake.notify_one();

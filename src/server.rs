@@ -171,18 +171,20 @@ async fn proposals(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let queue_depth = app
-        .ctx
-        .store
-        .lock()
-        .expect("store lock")
-        .queue_depth()
-        .unwrap_or(-1);
+    let (queue_depth, nodes) = {
+        let store = app.ctx.store.lock().expect("store lock");
+        let since = crate::clock::now() - crate::rollout::ACTIVE_SECONDS;
+        (
+            store.queue_depth().unwrap_or(-1),
+            store.nodes(since).unwrap_or_default(),
+        )
+    };
     let shapes_in_window = app.ctx.window.lock().expect("window lock").shape_count();
     let text = app.ctx.metrics.render(&Gauges {
         queue_depth,
         shapes_in_window,
         github_errors: app.ctx.forge.errors_by_status(),
+        nodes,
     });
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

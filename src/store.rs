@@ -96,6 +96,17 @@ CREATE TABLE IF NOT EXISTS installations (
     repositories TEXT NOT NULL,
     updated_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS nodes (
+    source TEXT PRIMARY KEY,
+    policy_commit TEXT NOT NULL,
+    seen_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rollouts (
+    pull INTEGER PRIMARY KEY,
+    agent TEXT NOT NULL,
+    merge_commit TEXT NOT NULL,
+    announced INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS local_pulls (
     number INTEGER PRIMARY KEY AUTOINCREMENT,
     agent TEXT NOT NULL,
@@ -127,6 +138,8 @@ pub struct Incoming {
     pub body: Vec<u8>,
     /// The agents of its calls, queued for drafting.
     pub agents: Vec<String>,
+    /// The node that sent it and the policy commit it enforces, when it said.
+    pub node: Option<(String, String)>,
     pub received_at: i64,
 }
 
@@ -231,6 +244,13 @@ impl Store {
                 }
                 journal.execute(params![batch.received_at, batch.body])?;
                 out.push(Appended::New(tx.last_insert_rowid()));
+                if let Some((source, commit)) = &batch.node {
+                    tx.prepare_cached(
+                        "INSERT INTO nodes (source, policy_commit, seen_at) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (source) DO UPDATE SET policy_commit = ?2, seen_at = ?3",
+                    )?
+                    .execute(params![source, commit, batch.received_at])?;
+                }
                 agents.extend(
                     batch
                         .agents
@@ -614,6 +634,39 @@ impl Store {
             .unwrap_or_default())
     }
 
+    /// Nodes that reported since `since`: (node, policy commit, last seen).
+    pub fn nodes(&self, since: i64) -> anyhow::Result<Vec<(String, String, i64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT source, policy_commit, seen_at FROM nodes WHERE seen_at >= ?1 ORDER BY source",
+        )?;
+        let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Follow a merged proposal until the nodes have loaded it.
+    pub fn start_rollout(&self, pull: u64, agent: &str, merge_commit: &str) -> anyhow::Result<()> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO rollouts (pull, agent, merge_commit) VALUES (?1, ?2, ?3)",
+            params![pull as i64, agent, merge_commit],
+        )?;
+        Ok(())
+    }
+
+    /// Merged proposals not yet reported as loaded: (pull, merge commit).
+    pub fn pending_rollouts(&self) -> anyhow::Result<Vec<(u64, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT pull, merge_commit FROM rollouts WHERE announced = 0 ORDER BY pull")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn announce_rollout(&self, pull: u64) -> anyhow::Result<()> {
+        self.conn
+            .execute("UPDATE rollouts SET announced = 1 WHERE pull = ?1", [pull as i64])?;
+        Ok(())
+    }
+
     pub fn local_pulls(&self) -> anyhow::Result<Vec<LocalPull>> {
         let mut stmt = self.conn.prepare(
             "SELECT number, agent, branch, base, title, body, state, created_at, updated_at
@@ -686,6 +739,7 @@ mod tests {
             body_sha256: format!("sha-{body}"),
             body: body.as_bytes().to_vec(),
             agents: vec!["a".into()],
+            node: Some(("node-1".into(), format!("commit-{body}"))),
             received_at: 100,
         }
     }
@@ -715,6 +769,10 @@ mod tests {
         assert_eq!(again[1], Appended::KeyReused);
         assert!(matches!(again[2], Appended::New(_)));
         assert_eq!(store.journal().unwrap().len(), 2);
+        assert_eq!(
+            store.nodes(0).unwrap(),
+            vec![("node-1".to_string(), "commit-z".to_string(), 100)]
+        );
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub struct Context {
     pub progress: Arc<FoldProgress>,
 }
 
+/// How often the worker looks whether nodes have loaded merged proposals.
+const ROLLOUT_EVERY: Duration = Duration::from_secs(2);
+
 /// What a job did, for logs and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -49,9 +52,18 @@ pub enum Outcome {
 
 /// Run jobs until `shutdown` turns true; a job in flight is finished first.
 pub async fn run(ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
+    let mut rollouts_checked = Instant::now() - ROLLOUT_EVERY;
+    let mut rollouts_waiting = false;
     loop {
         if *shutdown.borrow() {
             return;
+        }
+        if rollouts_checked.elapsed() >= ROLLOUT_EVERY {
+            rollouts_checked = Instant::now();
+            rollouts_waiting = crate::rollout::check(&ctx).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot check rollouts; trying again later");
+                true
+            });
         }
         let now = crate::clock::now();
         let event = ctx.store.lock().expect("store lock").next_event(now);
@@ -82,6 +94,12 @@ pub async fn run(ctx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
                 let job_wait = Duration::from_secs((job.due_at - now) as u64);
                 Some(event_wait(&ctx).map_or(job_wait, |w| w.min(job_wait)))
             }
+        };
+        // While a rollout is followed, look again every ROLLOUT_EVERY.
+        let wait = match (wait, rollouts_waiting) {
+            (Some(w), true) => Some(w.min(ROLLOUT_EVERY)),
+            (None, true) => Some(ROLLOUT_EVERY),
+            (w, false) => w,
         };
         let woken = ctx.wake.notified();
         tokio::select! {

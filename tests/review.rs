@@ -249,3 +249,43 @@ async fn deliveries_are_authenticated_and_unprotected_branches_are_flagged() {
     );
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merged_proposal_is_announced_once_every_node_has_loaded_it() {
+    let rig = Rig::new();
+    let running = server::start(rig.settings()).await.unwrap();
+    let before = rig.tip("main");
+    assert_eq!(post(&running, &batch(emails(3)), None).await.status, 202);
+    eventually(30, "PR #1", || open_pulls(&rig) == 1 && settled(&running)).await;
+    let merged = rig.github.merge(1).unwrap();
+    let mut event = closed(1, true);
+    event["pull_request"]["merge_commit_sha"] = json!(merged);
+    assert_eq!(deliver(&running, "pull_request", "m1", &event).await.status, 202);
+    eventually(30, "the merge handled", || settled(&running)).await;
+
+    let report = |node: &str, commit: &str| json!({"source": node, "policy_commit": commit, "calls": []});
+    assert_eq!(post(&running, &report("node-a", &merged), None).await.status, 202);
+    assert_eq!(post(&running, &report("node-b", &before), None).await.status, 202);
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let announced = |rig: &Rig| {
+        replies(rig, 1)
+            .iter()
+            .filter(|c| c.contains("Rolled out"))
+            .count()
+    };
+    assert_eq!(announced(&rig), 0, "node-b still enforces the old commit");
+
+    assert_eq!(post(&running, &report("node-b", &merged), None).await.status, 202);
+    eventually(30, "the rollout comment", || announced(&rig) == 1).await;
+    assert!(replies(&rig, 1)
+        .iter()
+        .any(|c| c.contains("loaded by 2 of 2 enforcement nodes")));
+    let metrics = common::http::get(&format!("http://{}/metrics", running.addr))
+        .await
+        .body;
+    let line = format!("shadowdraft_node_policy_commit{{node=\"node-b\",commit=\"{merged}\"}} 1");
+    assert!(metrics.contains(&line), "{metrics}");
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(announced(&rig), 1, "announced once");
+    running.stop().await;
+}

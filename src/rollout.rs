@@ -1,0 +1,74 @@
+//! Rollout status: batches say which policy commit each enforcement node
+//! enforces; once every active node has loaded a merged proposal, the bot says
+//! so on the pull request, once.
+
+use crate::forge::ForgeError;
+use crate::worker::{blocking, Context};
+
+/// Nodes that reported within this many seconds count as active.
+pub const ACTIVE_SECONDS: i64 = 24 * 3600;
+
+/// Announce the merged proposals every active node has loaded. Returns
+/// whether some are still waiting.
+pub async fn check(ctx: &Context) -> Result<bool, ForgeError> {
+    let now = crate::clock::now();
+    let (pending, nodes) = {
+        let store = ctx.store.lock().expect("store lock");
+        (store.pending_rollouts()?, store.nodes(now - ACTIVE_SECONDS)?)
+    };
+    if pending.is_empty() {
+        return Ok(false);
+    }
+    if nodes.is_empty() {
+        return Ok(true);
+    }
+    let repo = ctx.repo.clone();
+    let unknown = {
+        let repo = repo.lock().expect("repo lock");
+        nodes.iter().any(|(_, commit, _)| !repo.knows(commit))
+    };
+    // Nodes may enforce commits newer than the mirror has seen.
+    let credentials = match unknown {
+        true => Some(ctx.forge.credentials().await?),
+        false => None,
+    };
+    let loaded: Vec<(u64, String, usize)> = blocking(move || {
+        let repo = repo.lock().expect("repo lock");
+        if let Some(credentials) = credentials {
+            repo.fetch(credentials.as_ref())?;
+        }
+        Ok(pending
+            .into_iter()
+            .map(|(pull, merge)| {
+                let k = nodes
+                    .iter()
+                    .filter(|(_, commit, _)| repo.includes(commit, &merge))
+                    .count();
+                (pull, merge, k)
+            })
+            .collect())
+    })
+    .await?;
+    let n = ctx
+        .store
+        .lock()
+        .expect("store lock")
+        .nodes(now - ACTIVE_SECONDS)?
+        .len();
+    let mut waiting = false;
+    for (pull, merge, k) in loaded {
+        if k < n {
+            waiting = true;
+            continue;
+        }
+        let short = &merge[..merge.len().min(7)];
+        let body = format!(
+            "<!-- shadowdraft:rollout:{merge} -->\nRolled out: `{short}` is loaded by {k} of {n} enforcement nodes \
+             (nodes that reported in the last 24 hours)."
+        );
+        ctx.forge.comment(pull, &body).await?;
+        ctx.store.lock().expect("store lock").announce_rollout(pull)?;
+        tracing::info!(pull, %merge, nodes = n, "rollout complete");
+    }
+    Ok(waiting)
+}
