@@ -384,3 +384,49 @@ fn the_command_explains_itself_and_names_a_bad_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("enforce.mdoe"), "{err}");
 }
+
+/// The decision cache never changes a decision: every held-out and attack call
+/// of a drafted fleet is decided the same cold, warm, and without the cache's
+/// help (a freshly loaded commit for each call).
+#[test]
+fn cached_decisions_equal_fresh_ones() {
+    use shadowdraft::core::config::Preset;
+    use shadowdraft::core::policies::RepoFiles;
+    use shadowdraft::enforce::authzen::Query;
+    use shadowdraft::enforce::policy::Enforced;
+    use shadowdraft::fleet::Split;
+
+    let drafted = common::draft_fleet(common::fleet(6, 150, 11), &RepoFiles::default(), Preset::Balanced);
+    let files = common::applied(&RepoFiles::default(), &drafted.draft);
+    let cached = Enforced::build("c1", &files).unwrap();
+    let queries: Vec<Query> = [Split::HeldOut, Split::Attack]
+        .into_iter()
+        .flat_map(|split| drafted.fleet.calls(split).collect::<Vec<_>>())
+        .map(|v| {
+            let call = common::call(&v);
+            Query {
+                agent: call.agent,
+                tool: call.tool,
+                server: call.server,
+                args: call.args,
+            }
+        })
+        .collect();
+    assert!(queries.len() > 100);
+    let cold: Vec<_> = queries
+        .iter()
+        .map(|q| enforce::decide(Some(&cached), q))
+        .collect();
+    assert!(!cached.cache.is_empty(), "the cache fills");
+    let warm: Vec<_> = queries
+        .iter()
+        .map(|q| enforce::decide(Some(&cached), q))
+        .collect();
+    assert_eq!(cold, warm);
+    // Without the cache: each call against a commit that has decided nothing yet.
+    for (i, q) in queries.iter().enumerate().step_by(20) {
+        let fresh = Enforced::build("c2", &files).unwrap();
+        assert_eq!(enforce::decide(Some(&fresh), q), cold[i], "{q:?}");
+    }
+    assert!(cold.iter().any(|o| o.allowed) && cold.iter().any(|o| !o.allowed));
+}

@@ -10,8 +10,11 @@
 //! The decision path: AuthZEN JSON → (agent, tool, server, args) →
 //! `core::mapping::request` → `core::replay::authorize` on the (agent, tool)
 //! slice prebuilt at load. Its cost does not depend on the size of the fleet.
+//! Decisions are remembered per commit ([`cache`]) by the values the rules
+//! read, so a repeated call skips Cedar entirely.
 
 pub mod authzen;
+pub mod cache;
 pub mod config;
 pub mod feedback;
 pub mod policy;
@@ -30,6 +33,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use cache::DecisionCache;
 use feedback::{Feedback, Sender};
 use policy::{Enforced, PolicyState, SyncStatus};
 use serde_json::json;
@@ -100,6 +104,21 @@ pub fn decide(enforced: Option<&Enforced>, query: &Query) -> Outcome {
             query.agent, query.tool, query.server
         ));
     };
+    let key = enforced
+        .unread_strings(&query.agent, &query.tool)
+        .map(|unread| DecisionCache::key(query, unread));
+    if let Some(hit) = key.as_deref().and_then(|k| enforced.cache.get(k)) {
+        return hit;
+    }
+    let outcome = evaluate(enforced, set, query);
+    if let Some(key) = key {
+        enforced.cache.put(key, &outcome);
+    }
+    outcome
+}
+
+/// Map the call to a Cedar request and authorize it on its slice.
+fn evaluate(enforced: &Enforced, set: &cedar_policy::PolicySet, query: &Query) -> Outcome {
     let request = match mapping::request(
         &query.agent,
         &query.tool,

@@ -6,11 +6,13 @@
 //! whole: a decision clones the `Arc` and never sees a half-loaded policy. A
 //! commit that does not load leaves the last good one in place.
 
+use super::cache::DecisionCache;
 use crate::core::check::{load, LoadedRepo};
 use crate::core::policies::{RepoFiles, Rule};
 use crate::core::schema::SERVER_TYPE;
+use crate::core::types::{ArgType, Attr};
 use cedar_policy::{PolicySet, ResourceConstraint, ValidationMode, Validator};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// One loaded commit, ready to decide.
@@ -19,6 +21,8 @@ pub struct Enforced {
     pub repo: LoadedRepo,
     /// agent → tool → the rules that can decide it (agent-specific and generic).
     by_agent: HashMap<String, HashMap<String, ToolSlices>>,
+    /// Decisions already taken under this commit.
+    pub cache: DecisionCache,
     /// tool → the generic rules (no single agent named), for agents without rules of their own.
     generic: HashMap<String, ToolSlices>,
     pub rules: usize,
@@ -31,13 +35,27 @@ pub struct Enforced {
 struct ToolSlices {
     by_server: HashMap<String, PolicySet>,
     any_server: Option<PolicySet>,
+    /// String arguments no rule here reads the value of: a decision cannot
+    /// depend on them, so the decision cache leaves them out of its key.
+    unread_strings: HashSet<String>,
 }
 
 impl ToolSlices {
-    fn new<'a>(rules: impl Iterator<Item = &'a Rule>) -> Option<ToolSlices> {
+    fn new<'a>(
+        rules: impl Iterator<Item = &'a Rule>,
+        attrs: Option<&BTreeMap<String, Attr>>,
+    ) -> Option<ToolSlices> {
         let mut named: BTreeMap<String, Vec<&Rule>> = BTreeMap::new();
         let mut any = Vec::new();
+        // `None`: some rule reads input in a way we cannot follow; every value counts.
+        let mut read: Option<HashSet<&str>> = Some(HashSet::new());
         for rule in rules {
+            match (&mut read, &rule.reads) {
+                (Some(names), Some(paths)) => {
+                    names.extend(paths.iter().filter_map(|p| p.first()).map(String::as_str))
+                }
+                _ => read = None,
+            }
             match rule.policy.resource_constraint() {
                 ResourceConstraint::Eq(uid) if uid.type_name().to_string() == SERVER_TYPE => named
                     .entry(uid.id().unescaped().to_string())
@@ -56,7 +74,16 @@ impl ToolSlices {
             }
             set
         };
+        let unread_strings = match (read, attrs) {
+            (Some(read), Some(attrs)) => attrs
+                .iter()
+                .filter(|(name, attr)| attr.ty == ArgType::String && !read.contains(name.as_str()))
+                .map(|(name, _)| name.clone())
+                .collect(),
+            _ => HashSet::new(),
+        };
         Some(ToolSlices {
+            unread_strings,
             by_server: named
                 .iter()
                 .map(|(server, rules)| (server.clone(), set(&mut rules.iter().chain(any.iter()))))
@@ -103,7 +130,7 @@ impl Enforced {
             let rules = rules
                 .iter()
                 .filter(|r| r.agent.is_none() && applies_to_tool(r, tool));
-            if let Some(slices) = ToolSlices::new(rules) {
+            if let Some(slices) = ToolSlices::new(rules, repo.schema.tool(tool)) {
                 generic.insert(tool.clone(), slices);
             }
         }
@@ -121,7 +148,7 @@ impl Enforced {
             let slices = by_agent.entry(agent.to_string()).or_default();
             for tool in tools.iter().filter(|t| all || named.contains(t.as_str())) {
                 let indices = repo.policies.slice_indices(agent, tool);
-                if let Some(s) = ToolSlices::new(indices.iter().map(|&i| &rules[i])) {
+                if let Some(s) = ToolSlices::new(indices.iter().map(|&i| &rules[i]), repo.schema.tool(tool)) {
                     slices.insert(tool.clone(), s);
                 }
             }
@@ -132,16 +159,26 @@ impl Enforced {
             repo,
             by_agent,
             generic,
+            cache: DecisionCache::default(),
         }
     }
 
     /// The rules that can decide `agent` calling `tool` on `server`; `None`: no rule can allow it.
     pub fn slice_for(&self, agent: &str, tool: &str, server: &str) -> Option<&PolicySet> {
+        self.tool_slices(agent, tool)
+            .and_then(|slices| slices.get(server))
+    }
+
+    /// The string arguments of `tool` that no rule for `agent` reads.
+    pub fn unread_strings(&self, agent: &str, tool: &str) -> Option<&HashSet<String>> {
+        self.tool_slices(agent, tool).map(|s| &s.unread_strings)
+    }
+
+    fn tool_slices(&self, agent: &str, tool: &str) -> Option<&ToolSlices> {
         self.by_agent
             .get(agent)
             .and_then(|tools| tools.get(tool))
             .or_else(|| self.generic.get(tool))
-            .and_then(|slices| slices.get(server))
     }
 }
 
