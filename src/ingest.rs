@@ -353,13 +353,9 @@ impl Folder {
     }
 
     fn fold(&mut self, group: Vec<Stored>) {
-        {
-            let mut window = self.window.lock().expect("window lock");
-            for stored in &group {
-                window.fold(&stored.batch, stored.received_at);
-                self.through = self.through.max(stored.id);
-            }
-        }
+        let batches: Vec<_> = group.iter().map(|s| (&s.batch, s.received_at)).collect();
+        self.window.lock().expect("window lock").fold_all(&batches);
+        self.through = group.iter().map(|s| s.id).fold(self.through, i64::max);
         self.unsaved = true;
         self.progress.folded.store(self.through, Ordering::Release);
         // Free the batches here, off the writer's path.

@@ -297,8 +297,15 @@ pub fn parse_call(origin: &Origin, text: &str) -> Result<Call, ObservationError>
 
 /// Parse an `ObservationBatch` JSON document; it is accepted whole or not at all.
 pub fn parse_batch(origin: &Origin, text: &str) -> Result<Batch, ObservationError> {
-    let de = &mut serde_json::Deserializer::from_str(text);
-    let raw: RawBatch = from_serde(origin, "", serde_path_to_error::deserialize(de))?;
+    // Tracking the path of every value is costly; only a batch that fails pays
+    // for a second parse that names where.
+    let raw: RawBatch = match serde_json::from_str(text) {
+        Ok(raw) => raw,
+        Err(_) => {
+            let de = &mut serde_json::Deserializer::from_str(text);
+            from_serde(origin, "", serde_path_to_error::deserialize(de))?
+        }
+    };
     let source = raw.source.unwrap_or_default();
     let calls = raw
         .calls

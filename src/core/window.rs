@@ -70,6 +70,51 @@ impl Window {
         agents
     }
 
+    /// Fold many batches, `(batch, received_at)`, using two threads: buckets
+    /// are split between them by agent, so each summary has one writer.
+    /// Equivalent to folding them one by one.
+    pub fn fold_all(&mut self, batches: &[(&Batch, i64)]) {
+        let bucket_of = |call: &super::observation::Call, received_at: i64| {
+            day_of(call.last_seen.unwrap_or(received_at).min(received_at))
+        };
+        // Create and mark every bucket first; the threads then only fill them.
+        let mut involved = std::collections::HashSet::new();
+        for (batch, received_at) in batches {
+            let mut last: Option<(&str, i64)> = None;
+            for call in &batch.calls {
+                let day = bucket_of(call, *received_at);
+                if last != Some((call.agent.as_str(), day)) {
+                    let key = (call.agent.clone(), day);
+                    if !self.buckets.contains_key(&key) {
+                        self.buckets.insert(key.clone(), Summary::default());
+                    }
+                    self.dirty.insert(key.clone());
+                    involved.insert(key);
+                    last = Some((call.agent.as_str(), day));
+                }
+            }
+        }
+        let half = |agent: &str| agent.bytes().fold(0u8, |h, b| h.rotate_left(1) ^ b) & 1;
+        let mut halves: [std::collections::HashMap<(&str, i64), &mut Summary>; 2] = Default::default();
+        for (key, summary) in self.buckets.iter_mut().filter(|(k, _)| involved.contains(*k)) {
+            halves[half(&key.0) as usize].insert((key.0.as_str(), key.1), summary);
+        }
+        std::thread::scope(|scope| {
+            for (i, mut mine) in halves.into_iter().enumerate() {
+                scope.spawn(move || {
+                    for (batch, received_at) in batches {
+                        for call in batch.calls.iter().filter(|c| half(&c.agent) as usize == i) {
+                            let key = (call.agent.as_str(), bucket_of(call, *received_at));
+                            if let Some(summary) = mine.get_mut(&key) {
+                                summary.add(call, Some(&batch.source));
+                            }
+                        }
+                    }
+                });
+            }
+        });
+    }
+
     /// Put back a bucket read from storage.
     pub fn restore(&mut self, key: BucketKey, summary: Summary) {
         self.buckets.insert(key, summary);
@@ -166,6 +211,28 @@ mod tests {
         assert_eq!(window.expire(span(now, 14)), vec![("a".to_string(), 80)]);
         assert_eq!(window.first_day("a"), Some(99));
         assert_eq!(window.summary("a", span(now, 30)).calls, 4);
+    }
+
+    #[test]
+    fn folding_in_parallel_equals_folding_in_turn() {
+        let now = 100 * DAY;
+        let batches: Vec<Batch> = ["a", "b", "c", "a", "d"]
+            .iter()
+            .enumerate()
+            .map(|(i, agent)| batch(agent, Some(now - (i as i64 % 2) * DAY)))
+            .collect();
+        let mut one_by_one = Window::default();
+        for b in &batches {
+            one_by_one.fold(b, now);
+        }
+        let mut together = Window::default();
+        let pairs: Vec<(&Batch, i64)> = batches.iter().map(|b| (b, now)).collect();
+        together.fold_all(&pairs);
+        for agent in ["a", "b", "c", "d"] {
+            let (x, y) = (one_by_one.summary(agent, span(now, 3)), together.summary(agent, span(now, 3)));
+            assert_eq!((x.calls, x.shape_count()), (y.calls, y.shape_count()), "{agent}");
+        }
+        assert_eq!(one_by_one.take_dirty().len(), together.take_dirty().len());
     }
 
     #[test]
