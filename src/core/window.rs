@@ -229,7 +229,10 @@ mod tests {
         let pairs: Vec<(&Batch, i64)> = batches.iter().map(|b| (b, now)).collect();
         together.fold_all(&pairs);
         for agent in ["a", "b", "c", "d"] {
-            let (x, y) = (one_by_one.summary(agent, span(now, 3)), together.summary(agent, span(now, 3)));
+            let (x, y) = (
+                one_by_one.summary(agent, span(now, 3)),
+                together.summary(agent, span(now, 3)),
+            );
             assert_eq!((x.calls, x.shape_count()), (y.calls, y.shape_count()), "{agent}");
         }
         assert_eq!(one_by_one.take_dirty().len(), together.take_dirty().len());
