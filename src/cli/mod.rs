@@ -49,7 +49,10 @@ pub struct InputError(pub String);
 
 /// Structured logs on stderr for the long-running commands; `RUST_LOG` filters (default `info`).
 fn init_logging() {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
