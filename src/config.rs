@@ -6,6 +6,7 @@
 //! the secrets, so a bad configuration stops the service before anything starts.
 
 use crate::core::config::DraftingConfig;
+use crate::github::AppSettings;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -181,12 +182,7 @@ pub enum Forge {
 
 #[derive(Debug, Clone)]
 pub struct GithubSettings {
-    pub api_url: String,
-    pub app_id: u64,
-    pub private_key_pem: Vec<u8>,
-    pub installation_id: Option<u64>,
-    pub owner: String,
-    pub repo: String,
+    pub app: AppSettings,
     pub webhook_secrets: Vec<String>,
 }
 
@@ -289,16 +285,18 @@ impl Config {
                     .map(|var| secret("forge.webhook_secrets_env", var))
                     .collect::<Result<_, _>>()?;
                 Forge::Github(GithubSettings {
-                    api_url: self
-                        .forge
-                        .api_url
-                        .clone()
-                        .unwrap_or_else(|| "https://api.github.com".into()),
-                    app_id,
-                    private_key_pem,
-                    installation_id: self.forge.installation_id,
-                    owner: owner.to_string(),
-                    repo: repo.to_string(),
+                    app: AppSettings {
+                        api_url: self
+                            .forge
+                            .api_url
+                            .clone()
+                            .unwrap_or_else(|| "https://api.github.com".into()),
+                        app_id,
+                        private_key_pem,
+                        installation_id: self.forge.installation_id,
+                        owner: owner.to_string(),
+                        repo: repo.to_string(),
+                    },
                     webhook_secrets,
                 })
             }

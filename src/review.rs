@@ -38,7 +38,7 @@ fn ours(ctx: &Context, payload: &Value) -> bool {
         return true;
     };
     match payload["repository"]["full_name"].as_str() {
-        Some(name) => name.eq_ignore_ascii_case(&format!("{}/{}", gh.owner, gh.repo)),
+        Some(name) => name.eq_ignore_ascii_case(&format!("{}/{}", gh.app.owner, gh.app.repo)),
         // Installation events name no single repository.
         None => true,
     }
@@ -212,7 +212,7 @@ fn installation(ctx: &Context, event: &str, payload: &Value) -> Result<(), Forge
         _ => {}
     }
     if let ForgeSettings::Github(gh) = &ctx.settings.forge {
-        let name = format!("{}/{}", gh.owner, gh.repo);
+        let name = format!("{}/{}", gh.app.owner, gh.app.repo);
         if store
             .installation_repositories(id)?
             .iter()

@@ -5,7 +5,7 @@
 use crate::auth::{AuthError, IngestAuth};
 use crate::config::{Forge as ForgeSettings, Settings};
 use crate::forge::{Forge, LocalForge};
-use crate::github::{AppSettings, GitHub};
+use crate::github::GitHub;
 use crate::ingest::{self, FoldProgress, IngestError, Ingestor, WriterSettings};
 use crate::metrics::{Gauges, Metrics};
 use crate::repo::{self, PolicyRepo};
@@ -244,14 +244,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
 
     let forge = match &settings.forge {
         ForgeSettings::Local => Forge::Local(LocalForge::new(store.clone(), data.join("proposals"))),
-        ForgeSettings::Github(gh) => Forge::GitHub(Box::new(GitHub::new(AppSettings {
-            api_url: gh.api_url.clone(),
-            app_id: gh.app_id,
-            private_key_pem: gh.private_key_pem.clone(),
-            installation_id: gh.installation_id,
-            owner: gh.owner.clone(),
-            repo: gh.repo.clone(),
-        })?)),
+        ForgeSettings::Github(gh) => Forge::GitHub(Box::new(GitHub::new(gh.app.clone())?)),
     };
 
     let (generated_key, announce) = match &settings.ingest.hs256_secret {
