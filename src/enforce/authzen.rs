@@ -57,17 +57,11 @@ pub struct Options {
     pub evaluations_semantic: Option<Semantic>,
 }
 
-/// `POST /access/v1/evaluations`.
+/// `POST /access/v1/evaluations`: the top-level parts are defaults for each item.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct EvaluationsBody {
-    #[serde(default)]
-    pub subject: Option<Entity>,
-    #[serde(default)]
-    pub action: Option<ActionRef>,
-    #[serde(default)]
-    pub resource: Option<Entity>,
-    #[serde(default)]
-    pub context: Option<Map<String, Value>>,
+    #[serde(flatten)]
+    pub defaults: EvaluationBody,
     #[serde(default)]
     pub evaluations: Option<Vec<EvaluationBody>>,
     #[serde(default)]
@@ -126,12 +120,7 @@ pub fn parse_evaluation(body: &[u8]) -> Result<Query, BadRequest> {
 /// answered like `POST /access/v1/evaluation` (`Ok((queries, None))`).
 pub fn parse_evaluations(body: &[u8]) -> Result<(Vec<Query>, Option<Semantic>), BadRequest> {
     let request: EvaluationsBody = parse(body)?;
-    let defaults = EvaluationBody {
-        subject: request.subject,
-        action: request.action,
-        resource: request.resource,
-        context: request.context,
-    };
+    let defaults = request.defaults;
     let semantic = request
         .options
         .and_then(|o| o.evaluations_semantic)
