@@ -6,6 +6,7 @@ use crate::config::Settings;
 use crate::core::check::unused_generated;
 use crate::core::draft::{draft_remembering, Draft, DraftInput};
 use crate::core::evidence::Withheld;
+use crate::core::observation::rfc3339;
 use crate::core::policies::{fingerprint, Policies, RepoFiles};
 use crate::core::window::{self, Window};
 use crate::forge::{Forge, ForgeError};
@@ -449,13 +450,6 @@ fn verify_run(head: &str, drafted: &Draft) -> CheckRun {
             t.drafted, t.already_allowed, t.unrepresentable, t.forbidden
         ),
     }
-}
-
-fn rfc3339(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| t.to_string())
 }
 
 /// Run blocking work (git, drafting) off the async threads.

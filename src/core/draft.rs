@@ -15,6 +15,7 @@ use super::evidence::{
 use super::ladder::{self, Condition, LeafInput, Role};
 use super::layout::{self, Doc};
 use super::mapping;
+use super::observation::rfc3339;
 use super::policies::{
     self, Owner, Policies, RepoError, RepoFiles, FINGERPRINT_KEY, GENERATED_KEY, GENERATED_VALUE, SCHEMA_PATH,
 };
@@ -90,13 +91,6 @@ fn withhold(rule: &BuiltRule, rejected: &Rejections, factor: f64) -> bool {
     rejected
         .get(&policies::fingerprint(&rule.policy))
         .is_some_and(|r| r.permanent || (rule.evidence.calls as f64) < r.calls as f64 * factor)
-}
-
-fn rfc3339(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| t.to_string())
 }
 
 /// A sample value as shown in evidence: redacted and cut short.

@@ -145,6 +145,15 @@ fn from_serde<T>(
     })
 }
 
+/// Unix seconds as RFC 3339, the form observations carry (the number itself
+/// if it is beyond what RFC 3339 can write).
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
 fn parse_time(origin: &Origin, field: &str, text: &str) -> Result<i64, ObservationError> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
         .map(|t| t.unix_timestamp())

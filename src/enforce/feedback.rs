@@ -11,6 +11,7 @@
 
 use super::config::{NodeSettings, ReportSecret};
 use super::NodeMetrics;
+use crate::core::observation::rfc3339;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -149,13 +150,6 @@ impl Feedback {
     pub fn spool(&self) -> &Spool {
         &self.spool
     }
-}
-
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
 }
 
 /// Batches on disk, oldest first, waiting to be sent.
