@@ -7,7 +7,7 @@ mod common;
 
 use common::git_bridge::git;
 use common::http::{eventually, get, request, Reply};
-use common::rig::{Rig, AGENT, SECRET};
+use common::rig::{emails, Rig, AGENT, SECRET};
 use serde_json::{json, Value};
 use shadowdraft::config::{Config, Settings};
 use shadowdraft::enforce::{self, NodeSettings};
@@ -70,17 +70,6 @@ fn push_to_main(rig: &Rig, file: &str, append: &str, message: &str) -> String {
 fn token() -> String {
     let exp = shadowdraft::clock::now() as u64 + 300;
     shadowdraft::auth::hs256_token(SECRET.as_bytes(), "shadowdraft", "node-7", exp)
-}
-
-fn emails(n: usize) -> Value {
-    Value::Array(
-        (0..n)
-            .map(|i| {
-                json!({"agent": AGENT, "tool": "send_email", "server": "gmail",
-                       "args": {"to": format!("user{i}@adatum.com"), "subject": "Your ticket", "body": "Hello"}})
-            })
-            .collect(),
-    )
 }
 
 async fn observe(bot: &Running, calls: Value) -> Reply {

@@ -190,7 +190,6 @@ impl FakeGitHub {
         let key = DecodingKey::from_rsa_pem(public_key_pem).expect("App public key PEM");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake GitHub");
         let addr = listener.local_addr().expect("local addr");
-        listener.set_nonblocking(true).expect("nonblocking");
         let state = Arc::new(Mutex::new(State {
             app_id,
             key,
@@ -210,23 +209,8 @@ impl FakeGitHub {
             permissions: BTreeMap::new(),
             protection: Some(true),
         }));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = Router::new().fallback(handle).with_state(state.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("fake GitHub runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
-            });
-        });
+        let tx = super::http::serve_in_background(listener, app);
         FakeGitHub {
             state,
             addr,

@@ -50,7 +50,6 @@ impl GitBridge {
     pub fn start(root: &Path, token_check: TokenCheck) -> GitBridge {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind git bridge");
         let addr = listener.local_addr().expect("local addr");
-        listener.set_nonblocking(true).expect("nonblocking");
         let bridge = Arc::new(Bridge {
             root: root.to_path_buf(),
             token_check,
@@ -60,22 +59,7 @@ impl GitBridge {
             .fallback(handle)
             .layer(DefaultBodyLimit::disable())
             .with_state(bridge.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("git bridge runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
-            });
-        });
+        let tx = super::http::serve_in_background(listener, app);
         GitBridge {
             addr,
             bridge,

@@ -52,3 +52,29 @@ pub async fn eventually(seconds: u64, what: &str, mut check: impl FnMut() -> boo
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Serve `app` on `listener` from a thread of its own (usable from sync and
+/// async tests alike) until the returned sender is dropped.
+pub fn serve_in_background(
+    listener: std::net::TcpListener,
+    app: axum::Router,
+) -> tokio::sync::oneshot::Sender<()> {
+    listener.set_nonblocking(true).expect("nonblocking listener");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("test server runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+    });
+    stop
+}
