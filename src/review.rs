@@ -10,7 +10,7 @@ use crate::core::policies::{Policies, RepoFiles};
 use crate::forge::ForgeError;
 use crate::repo::{branch_for, BRANCH_PREFIX};
 use crate::store::Event;
-use crate::worker::{blocking, Context};
+use crate::worker::Context;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -135,29 +135,18 @@ async fn delete_branch(ctx: &Context, agent: &str) {
     if !ctx.settings.review.delete_branches {
         return;
     }
-    let result = async {
-        let credentials = ctx.forge.credentials().await?;
-        let repo = ctx.repo.clone();
-        let branch = branch_for(agent);
-        blocking(move || {
-            repo.lock()
-                .expect("repo lock")
-                .delete_branch(&branch, credentials.as_ref())
-        })
-        .await
-    }
-    .await;
+    let branch = branch_for(agent);
+    let result = ctx
+        .git(move |repo, credentials| repo.delete_branch(&branch, credentials))
+        .await;
     if let Err(e) = result {
         tracing::warn!(%agent, error = %e, "cannot delete the proposal branch");
     }
 }
 
 async fn base_files(ctx: &Context) -> Result<RepoFiles, ForgeError> {
-    let credentials = ctx.forge.credentials().await?;
-    let repo = ctx.repo.clone();
-    blocking(move || {
-        let repo = repo.lock().expect("repo lock");
-        let tip = repo.fetch(credentials.as_ref())?;
+    ctx.git(|repo, credentials| {
+        let tip = repo.fetch(credentials)?;
         repo.files(tip)
     })
     .await

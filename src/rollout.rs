@@ -3,7 +3,7 @@
 //! so on the pull request, once.
 
 use crate::forge::ForgeError;
-use crate::worker::{blocking, Context};
+use crate::worker::Context;
 
 /// Nodes that reported within this many seconds count as active.
 pub const ACTIVE_SECONDS: i64 = 24 * 3600;
@@ -22,39 +22,25 @@ pub async fn check(ctx: &Context) -> Result<bool, ForgeError> {
     if nodes.is_empty() {
         return Ok(true);
     }
-    let repo = ctx.repo.clone();
-    let unknown = {
-        let repo = repo.lock().expect("repo lock");
-        nodes.iter().any(|(_, commit, _)| !repo.knows(commit))
-    };
-    // Nodes may enforce commits newer than the mirror has seen.
-    let credentials = match unknown {
-        true => Some(ctx.forge.credentials().await?),
-        false => None,
-    };
-    let loaded: Vec<(u64, String, usize)> = blocking(move || {
-        let repo = repo.lock().expect("repo lock");
-        if let Some(credentials) = credentials {
-            repo.fetch(credentials.as_ref())?;
-        }
-        Ok(pending
-            .into_iter()
-            .map(|(pull, merge)| {
-                let k = nodes
-                    .iter()
-                    .filter(|(_, commit, _)| repo.includes(commit, &merge))
-                    .count();
-                (pull, merge, k)
-            })
-            .collect())
-    })
-    .await?;
-    let n = ctx
-        .store
-        .lock()
-        .expect("store lock")
-        .nodes(now - ACTIVE_SECONDS)?
-        .len();
+    let n = nodes.len();
+    let loaded: Vec<(u64, String, usize)> = ctx
+        .git(move |repo, credentials| {
+            // Nodes may enforce commits newer than the mirror has seen.
+            if nodes.iter().any(|(_, commit, _)| !repo.knows(commit)) {
+                repo.fetch(credentials)?;
+            }
+            Ok(pending
+                .into_iter()
+                .map(|(pull, merge)| {
+                    let k = nodes
+                        .iter()
+                        .filter(|(_, commit, _)| repo.includes(commit, &merge))
+                        .count();
+                    (pull, merge, k)
+                })
+                .collect())
+        })
+        .await?;
     let mut waiting = false;
     for (pull, merge, k) in loaded {
         if k < n {

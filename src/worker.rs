@@ -14,7 +14,7 @@ use crate::github::CheckRun;
 use crate::ingest::{hex, FoldProgress};
 use crate::metrics::Metrics;
 use crate::render::{self, ProposalView};
-use crate::repo::{branch_for, PolicyRepo};
+use crate::repo::{branch_for, Credentials, PolicyRepo};
 use crate::store::{Event, Job, ProposalRecord, ProposedRule, Store};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -37,6 +37,19 @@ pub struct Context {
 
 /// How often the worker looks whether nodes have loaded merged proposals.
 const ROLLOUT_EVERY: Duration = Duration::from_secs(2);
+
+impl Context {
+    /// Run `work` on the policy repository off the async threads, with the
+    /// forge's credentials for fetch and push.
+    pub async fn git<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&PolicyRepo, Option<&Credentials>) -> anyhow::Result<T> + Send + 'static,
+    ) -> Result<T, ForgeError> {
+        let credentials = self.forge.credentials().await?;
+        let repo = self.repo.clone();
+        blocking(move || work(&repo.lock().expect("repo lock"), credentials.as_ref())).await
+    }
+}
 
 /// What a job did, for logs and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,15 +202,11 @@ fn backoff(attempts: i64, error: &ForgeError) -> Duration {
 
 /// Draft one agent and bring its proposal up to date.
 pub async fn propose(ctx: &Context, agent: &str) -> Result<Outcome, ForgeError> {
-    let credentials = ctx.forge.credentials().await?;
     let branch = branch_for(agent);
     let (base_tip, files, branch_tip) = {
-        let repo = ctx.repo.clone();
         let branch = branch.clone();
-        let fetch_credentials = credentials.clone();
-        blocking(move || {
-            let repo = repo.lock().expect("repo lock");
-            let base_tip = repo.fetch(fetch_credentials.as_ref())?;
+        ctx.git(move |repo, credentials| {
+            let base_tip = repo.fetch(credentials)?;
             Ok((base_tip, repo.files(base_tip)?, repo.remote_tip(&branch)?))
         })
         .await?
@@ -294,9 +303,9 @@ pub async fn propose(ctx: &Context, agent: &str) -> Result<Outcome, ForgeError> 
     let existing = ctx.forge.find_open(agent, &branch).await?;
 
     if let Some(tip) = branch_tip {
-        let repo = ctx.repo.clone();
-        let foreign =
-            blocking(move || repo.lock().expect("repo lock").foreign_commits(tip, base_tip)).await?;
+        let foreign = ctx
+            .git(move |repo, _| repo.foreign_commits(tip, base_tip))
+            .await?;
         if !foreign.is_empty() {
             // A person owns the branch now: never push over their work.
             let Some(pr) = existing else {
@@ -337,11 +346,8 @@ pub async fn propose(ctx: &Context, agent: &str) -> Result<Outcome, ForgeError> 
         view.window_start, view.window_end
     );
     let head = {
-        let repo = ctx.repo.clone();
         let (branch, changes) = (branch.clone(), drafted.changes.clone());
-        let credentials = credentials.clone();
-        blocking(move || {
-            let repo = repo.lock().expect("repo lock");
+        ctx.git(move |repo, credentials| {
             let new = repo.commit(base_tip, &branch, &changes, &message)?;
             // Push only when the files or the base moved: re-pushing identical
             // content would churn the PR and its checks.
@@ -350,7 +356,7 @@ pub async fn propose(ctx: &Context, agent: &str) -> Result<Outcome, ForgeError> 
                     return Ok(tip);
                 }
             }
-            repo.push(&branch, credentials.as_ref())?;
+            repo.push(&branch, credentials)?;
             Ok(new)
         })
         .await?
@@ -453,7 +459,7 @@ fn verify_run(head: &str, drafted: &Draft) -> CheckRun {
 }
 
 /// Run blocking work (git, drafting) off the async threads.
-pub(crate) async fn blocking<T: Send + 'static>(
+async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, ForgeError> {
     tokio::task::spawn_blocking(work)
