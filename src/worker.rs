@@ -7,7 +7,6 @@ use crate::core::check::unused_generated;
 use crate::core::draft::{draft_remembering, Draft, DraftInput};
 use crate::core::evidence::Withheld;
 use crate::core::observation::rfc3339;
-use crate::core::policies::{fingerprint, Policies, RepoFiles};
 use crate::core::window::{self, Window};
 use crate::forge::{Forge, ForgeError};
 use crate::github::CheckRun;
@@ -17,7 +16,6 @@ use crate::render::{self, ProposalView};
 use crate::repo::{branch_for, Credentials, PolicyRepo};
 use crate::store::{Event, Job, ProposalRecord, ProposedRule, Store};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
@@ -411,31 +409,15 @@ pub async fn propose(ctx: &Context, agent: &str) -> Result<Outcome, ForgeError> 
 /// The new rules of a draft with their fingerprints and calls, remembered so a
 /// closed proposal or a rule deleted before merging can be recognised later.
 fn proposed_rules(drafted: &Draft) -> Vec<ProposedRule> {
-    let mut files = RepoFiles::default();
-    for (path, change) in &drafted.changes {
-        if path.ends_with(".cedar") {
-            files.agents.insert(path.clone(), change.after.clone());
-        }
-    }
-    let Ok(policies) = Policies::load(&files) else {
-        return Vec::new();
-    };
-    let calls: HashMap<&str, u64> = drafted
+    drafted
         .evidence
         .agents
         .iter()
-        .flat_map(|a| a.rules.iter().map(|r| (r.id.as_str(), r.calls)))
-        .collect();
-    drafted
-        .new_rules
-        .iter()
-        .filter_map(|id| {
-            let rule = policies.rule(id)?;
-            Some(ProposedRule {
-                id: id.clone(),
-                fingerprint: fingerprint(&rule.policy),
-                calls: calls.get(id.as_str()).copied().unwrap_or_default(),
-            })
+        .flat_map(|a| &a.rules)
+        .map(|r| ProposedRule {
+            id: r.id.clone(),
+            fingerprint: r.fingerprint.clone(),
+            calls: r.calls,
         })
         .collect()
 }

@@ -89,7 +89,7 @@ fn withhold(rule: &BuiltRule, rejected: &Rejections, factor: f64) -> bool {
         return false;
     }
     rejected
-        .get(&policies::fingerprint(&rule.policy))
+        .get(&rule.evidence.fingerprint)
         .is_some_and(|r| r.permanent || (rule.evidence.calls as f64) < r.calls as f64 * factor)
 }
 
@@ -448,6 +448,7 @@ impl SliceDraft<'_> {
             policy,
             evidence: RuleEvidence {
                 id: id.to_string(),
+                fingerprint,
                 tool: self.tool.to_string(),
                 server: server.to_string(),
                 risk: self.risk.clone(),
@@ -843,7 +844,7 @@ pub fn draft_remembering(input: &DraftInput<'_>, rejected: &Rejections) -> Resul
             .into_iter()
             .partition(|r| !withhold(r, rejected, input.config.repropose_factor));
         for rule in withheld {
-            let rejection = &rejected[&policies::fingerprint(&rule.policy)];
+            let rejection = &rejected[&rule.evidence.fingerprint];
             totals.drafted -= rule.evidence.calls;
             evidence.withheld.push(Withheld {
                 what: rule.evidence.id,

@@ -73,6 +73,8 @@ pub struct Unrepresentable {
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleEvidence {
     pub id: String,
+    /// The content fingerprint the rule carries (how rejections recognise it).
+    pub fingerprint: String,
     pub tool: String,
     pub server: String,
     pub risk: ToolRisk,
