@@ -104,12 +104,17 @@ pub fn recover(store: &Store, retain_days: u32, now: i64) -> anyhow::Result<Reco
         restored.restore(key, summary);
     }
     let mut through = 0;
-    for (id, received_at, body) in store.journal()? {
-        let text = String::from_utf8_lossy(&body);
-        let batch =
-            parse_batch(&origin(), &text).with_context(|| format!("journal batch {id} does not parse"))?;
-        restored.fold(&batch, received_at);
-        through = id;
+    for rows in store.journal()?.chunks(FOLD_QUEUE) {
+        let mut batches = Vec::with_capacity(rows.len());
+        for (id, received_at, body) in rows {
+            let text = String::from_utf8_lossy(body);
+            let batch = parse_batch(&origin(), &text)
+                .with_context(|| format!("journal batch {id} does not parse"))?;
+            batches.push((batch, *received_at));
+            through = *id;
+        }
+        let refs: Vec<_> = batches.iter().map(|(b, at)| (b, *at)).collect();
+        restored.fold_all(&refs);
     }
     Ok(Recovered {
         window: restored,

@@ -41,9 +41,8 @@ pub fn span(now: i64, days: u32) -> Span {
 impl Window {
     /// Fold a batch received at `received_at`. A call counts on the day it was
     /// last seen (never later than its arrival: node clocks may run ahead).
-    /// Returns the agents whose evidence changed.
-    pub fn fold(&mut self, batch: &Batch, received_at: i64) -> BTreeSet<String> {
-        let mut agents = BTreeSet::new();
+    /// The sequential definition [`Window::fold_all`] is tested against.
+    pub fn fold(&mut self, batch: &Batch, received_at: i64) {
         let mut last: Option<BucketKey> = None;
         for call in &batch.calls {
             let seen = call.last_seen.unwrap_or(received_at).min(received_at);
@@ -55,9 +54,6 @@ impl Window {
                 if !self.buckets.contains_key(&key) {
                     self.buckets.insert(key.clone(), Summary::default());
                 }
-                if !agents.contains(&call.agent) {
-                    agents.insert(call.agent.clone());
-                }
                 self.dirty.insert(key.clone());
                 last = Some(key);
             }
@@ -67,7 +63,6 @@ impl Window {
                 .expect("inserted above")
                 .add(call, Some(&batch.source));
         }
-        agents
     }
 
     /// Fold many batches, `(batch, received_at)`, using two threads: buckets
