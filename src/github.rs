@@ -23,6 +23,9 @@ use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// How long a branch-protection reading is trusted.
+const PROTECTION_TTL: Duration = Duration::from_secs(600);
+
 /// How to reach GitHub and which App / repository to act as.
 #[derive(Clone)]
 pub struct AppSettings {
@@ -133,6 +136,9 @@ pub struct GitHub {
     key: EncodingKey,
     auth: tokio::sync::Mutex<AuthCache>,
     errors: Mutex<BTreeMap<u16, u64>>,
+    /// Branch protection as last read, by branch: asked once per PROTECTION_TTL,
+    /// not once per draft.
+    protection: Mutex<BTreeMap<String, (std::time::Instant, bool)>>,
     attempts: u32,
     first_backoff: Duration,
     max_retry_wait: Duration,
@@ -285,6 +291,7 @@ impl GitHub {
                 ..AuthCache::default()
             }),
             errors: Mutex::new(BTreeMap::new()),
+            protection: Mutex::new(BTreeMap::new()),
             attempts: 4,
             first_backoff: Duration::from_millis(200),
             max_retry_wait: Duration::from_secs(60),
@@ -473,20 +480,28 @@ impl GitHub {
     /// Whether merging into `branch` needs a code owner's approval. An
     /// unprotected branch (404) does not.
     pub async fn code_owner_reviews_required(&self, branch: &str) -> Result<bool, GitHubError> {
+        let cached = self.protection.lock().ok().and_then(|c| c.get(branch).copied());
+        if let Some((_, required)) = cached.filter(|(read_at, _)| read_at.elapsed() < PROTECTION_TTL) {
+            return Ok(required);
+        }
         let route = format!("{}/branches/{}/protection", self.repo_route(), encode(branch));
-        match self
+        let required = match self
             .retrying("read branch protection", || self.call(Method::GET, &route, None))
             .await
         {
             Ok(answer) => {
                 let protection: ProtectionResponse = answer.json("branch protection").map_err(|f| f.error)?;
-                Ok(protection
+                protection
                     .required_pull_request_reviews
-                    .is_some_and(|r| r.require_code_owner_reviews))
+                    .is_some_and(|r| r.require_code_owner_reviews)
             }
-            Err(GitHubError::Rejected { status: 404, .. }) => Ok(false),
-            Err(e) => Err(e),
+            Err(GitHubError::Rejected { status: 404, .. }) => false,
+            Err(e) => return Err(e),
+        };
+        if let Ok(mut cache) = self.protection.lock() {
+            cache.insert(branch.to_string(), (std::time::Instant::now(), required));
         }
+        Ok(required)
     }
 
     /// Requests answered with an error, by HTTP status, for /metrics.

@@ -289,3 +289,22 @@ async fn a_merged_proposal_is_announced_once_every_node_has_loaded_it() {
     assert_eq!(announced(&rig), 1, "announced once");
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn branch_protection_is_read_once_not_per_draft() {
+    let rig = Rig::new();
+    let running = server::start(rig.settings()).await.unwrap();
+    assert_eq!(post(&running, &batch(emails(2)), Some("p1")).await.status, 202);
+    eventually(30, "PR #1", || open_pulls(&rig) == 1 && settled(&running)).await;
+    assert_eq!(post(&running, &batch(emails(5)), Some("p2")).await.status, 202);
+    eventually(30, "the update", || {
+        rig.github.count("PATCH", "/repos/acme/agent-policies/pulls/1") >= 1 && settled(&running)
+    })
+    .await;
+    assert_eq!(
+        rig.github
+            .count("GET", "/repos/acme/agent-policies/branches/main/protection"),
+        1
+    );
+    running.stop().await;
+}
