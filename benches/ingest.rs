@@ -318,7 +318,7 @@ fn calls_on_disk(data: &Path, agents: &[String]) -> (u64, usize, Duration) {
     let started = Instant::now();
     let store = shadowdraft::store::Store::open(&data.join("shadowdraft.db")).expect("open the store");
     let now = shadowdraft::clock::now();
-    let window = shadowdraft::ingest::recover(&store, WINDOW_DAYS, now)
+    let window = shadowdraft::bot::ingest::recover(&store, WINDOW_DAYS, now)
         .expect("recover the window")
         .window;
     let span = shadowdraft::core::window::span(now, WINDOW_DAYS);

@@ -1,29 +1,32 @@
 //! shadowdraft: drafts Cedar policy for AI agent fleets from observed tool
 //! calls, and proposes it for human review.
 //!
-//! `core` decides and does no I/O. The edges carry out: `cli` (commands),
-//! `server` (HTTP), `ingest` and `store` (durable observations), `worker`
-//! (drafting jobs), `repo` (git2), `forge` and `github` (proposals), `auth`,
-//! `render` (templates), `webhook` and `review` (the review loop), `config`
-//! and `metrics`.
+//! The folders are the architecture (`ARCHITECTURE.md` is the map, and
+//! `tests/layering.rs` keeps it true):
+//!
+//! - `core` decides and does no I/O: observations in; rules, evidence,
+//!   verdicts and plans out.
+//! - `config` holds every configuration type, checked into settings.
+//! - `git`, `auth`, `render` and `clock` are edges both sides use.
+//! - `enforce` is the enforcement node; it never imports the bot.
+//! - `store`, `forge`, `bot` and `serve` are the bot (cargo feature `bot`).
+//! - `cli` dispatches the commands.
 
 pub mod auth;
-pub mod bootstrap;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod core;
 pub mod enforce;
 pub mod fleet;
-pub mod forge;
-pub mod github;
-pub mod ingest;
-pub mod metrics;
+pub mod git;
 pub mod render;
-pub mod repo;
-pub mod review;
-pub mod rollout;
-pub mod server;
+
+#[cfg(feature = "bot")]
+pub mod bot;
+#[cfg(feature = "bot")]
+pub mod forge;
+#[cfg(feature = "bot")]
+pub mod serve;
+#[cfg(feature = "bot")]
 pub mod store;
-pub mod webhook;
-pub mod worker;

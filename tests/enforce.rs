@@ -11,7 +11,7 @@ use common::rig::{emails, Rig, AGENT, SECRET};
 use serde_json::{json, Value};
 use shadowdraft::config::{Config, Settings};
 use shadowdraft::enforce::{self, NodeSettings};
-use shadowdraft::server::{self, Running};
+use shadowdraft::serve::{self as server, Running};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;

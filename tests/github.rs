@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::fake_github::{key, FakeGitHub};
 use common::git_bridge::{git, init_bare, GitBridge};
-use shadowdraft::github::{AppSettings, CheckRun, GitHub, GitHubError};
+use shadowdraft::config::AppSettings;
+use shadowdraft::forge::{CheckRun, GitHub, GitHubError};
 
 const APP_ID: u64 = 31337;
 const OWNER: &str = "acme";

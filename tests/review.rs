@@ -9,7 +9,7 @@ use common::http::{eventually, request};
 use common::rig::*;
 use serde_json::json;
 use shadowdraft::core::check::check;
-use shadowdraft::server;
+use shadowdraft::serve as server;
 
 fn open_pulls(rig: &Rig) -> usize {
     rig.github.pulls().iter().filter(|p| p.state == "open").count()
@@ -197,7 +197,7 @@ async fn deliveries_are_authenticated_and_unprotected_branches_are_flagged() {
     )
     .await;
     assert_eq!(unsigned.status, 401);
-    let forged = shadowdraft::webhook::sign("not-the-secret", &body);
+    let forged = shadowdraft::serve::webhook::sign("not-the-secret", &body);
     let headers = [
         ("x-github-event", "pull_request"),
         ("x-github-delivery", "x"),
@@ -205,7 +205,7 @@ async fn deliveries_are_authenticated_and_unprotected_branches_are_flagged() {
     ];
     assert_eq!(request("POST", &url, &headers, body.clone()).await.status, 401);
     // A rotated-in secret is accepted as well as the current one.
-    let rotated = shadowdraft::webhook::sign("a-rotated-out-secret", &body);
+    let rotated = shadowdraft::serve::webhook::sign("a-rotated-out-secret", &body);
     let headers = [
         ("x-github-event", "ping"),
         ("x-github-delivery", "y"),

@@ -11,7 +11,7 @@ use common::http::{eventually, get, request};
 use common::rig::*;
 use serde_json::json;
 use shadowdraft::core::check::check;
-use shadowdraft::server;
+use shadowdraft::serve as server;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn observations_become_one_pull_request_that_updates_and_respects_human_commits() {

@@ -45,7 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::init_logging();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let stop = super::serve::shutdown_signal();
+        let stop = super::shutdown_signal();
         let running = enforce::start(settings).await?;
         println!("shadowdraft enforce serving on http://{}", running.addr);
         stop.await;

@@ -2,7 +2,7 @@
 //! through its own HTTP endpoint, then show what it proposed.
 
 use crate::core::observation::{parse_line, Line, Origin};
-use crate::server::Running;
+use crate::serve::Running;
 use anyhow::{bail, Context};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;

@@ -1,5 +1,5 @@
-use crate::bootstrap;
 use crate::config::Config;
+use crate::render::bootstrap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -5,11 +5,13 @@
 mod check;
 mod draft;
 mod enforce;
+#[cfg(feature = "bot")]
 mod example;
 mod explain;
 mod fleet;
 mod init;
 mod inputs;
+#[cfg(feature = "bot")]
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +33,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    #[cfg(feature = "bot")]
     Serve(serve::Args),
     Init(init::Args),
     Draft(draft::Args),
@@ -64,6 +67,7 @@ fn init_logging() {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        #[cfg(feature = "bot")]
         Command::Serve(args) => serve::run(args),
         Command::Init(args) => init::run(args),
         Command::Draft(args) => draft::run(args),
@@ -78,5 +82,27 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Install the SIGINT and SIGTERM handlers now, so a signal that arrives
+/// while the service starts is not lost, and wait for either in the future
+/// returned. Call inside the runtime.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
+        let mut interrupt = signal(SignalKind::interrupt()).expect("install the SIGINT handler");
+        async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

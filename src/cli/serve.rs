@@ -1,5 +1,5 @@
 use crate::config::Config;
-use crate::server;
+use crate::serve;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -43,8 +43,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::init_logging();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let stop = shutdown_signal();
-        let running = server::start(settings).await?;
+        let stop = super::shutdown_signal();
+        let running = serve::start(settings).await?;
         println!("shadowdraft serving on http://{}", running.addr);
         if args.example {
             super::example::run(&running).await?;
@@ -54,26 +54,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         running.stop().await;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// Install the SIGINT and SIGTERM handlers now, so a signal that arrives
-/// while the service starts is not lost, and wait for either in the future
-/// returned. Call inside the runtime.
-pub(super) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut terminate = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
-        let mut interrupt = signal(SignalKind::interrupt()).expect("install the SIGINT handler");
-        async move {
-            tokio::select! {
-                _ = terminate.recv() => {}
-                _ = interrupt.recv() => {}
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    async {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -9,8 +9,9 @@
 //! twice (answer lost, node restarted) counts once at the bot. The spool is
 //! bounded: when full, the oldest batch is dropped and counted.
 
-use super::config::{NodeSettings, ReportSecret};
 use super::NodeMetrics;
+use crate::config::{NodeSettings, ReportSecret};
+use crate::core::hex;
 use crate::core::observation::rfc3339;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -188,7 +189,7 @@ impl Spool {
         let mut random = [0u8; 6];
         getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
         let seq = self.seq.fetch_add(1, Relaxed);
-        let name = format!("{nanos:020}-{seq:06}-{}.json", crate::ingest::hex(&random));
+        let name = format!("{nanos:020}-{seq:06}-{}.json", hex::encode(&random));
         let tmp = self.dir.join(format!(".tmp-{name}"));
         let path = self.dir.join(&name);
         {
@@ -256,7 +257,7 @@ pub fn idempotency_key(node_id: &str, path: &Path) -> String {
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_default();
-    format!("{}-{stem}", crate::ingest::hex(&node[..8]))
+    format!("{}-{stem}", hex::encode(&node[..8]))
 }
 
 /// How one attempt to send a batch ended.

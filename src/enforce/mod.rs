@@ -15,16 +15,15 @@
 
 pub mod authzen;
 pub mod cache;
-pub mod config;
 pub mod feedback;
 pub mod policy;
 
-pub use config::{EnforceConfig, Mode, NodeSettings};
+pub use crate::config::{EnforceConfig, Mode, NodeSettings};
 
 use crate::config::Committer;
 use crate::core::mapping;
 use crate::core::replay::authorize;
-use crate::repo::{Credentials, PolicyRepo};
+use crate::git::{Credentials, PolicyRepo};
 use anyhow::Context as _;
 use authzen::{BadRequest, DecisionContext, DecisionOut, Query};
 use axum::body::Bytes;
@@ -680,7 +679,11 @@ mod tests {
         let files = node.feedback.spool().list();
         assert_eq!(files.len(), 1);
         let text = std::fs::read_to_string(&files[0]).unwrap();
-        let batch = crate::ingest::validate(text.as_bytes()).unwrap();
+        let origin = crate::core::observation::Origin {
+            source: "spool".into(),
+            line: None,
+        };
+        let batch = crate::core::observation::parse_batch(&origin, &text).unwrap();
         assert_eq!(batch.source, "node-1");
         assert_eq!(batch.policy_commit.as_deref(), Some("c1"));
         let counts: u64 = batch.calls.iter().map(|c| c.count).sum();

@@ -10,7 +10,7 @@ use shadowdraft::config::{Config, Settings};
 use shadowdraft::core::observation::{parse_batch, Origin};
 use shadowdraft::core::policies::RepoFiles;
 use shadowdraft::core::summary::Summary;
-use shadowdraft::server::Running;
+use shadowdraft::serve::Running;
 use std::path::{Path, PathBuf};
 
 pub const WEBHOOK_SECRET: &str = "webhook-secret-for-tests";
@@ -170,7 +170,7 @@ pub fn queue_empty(running: &Running) -> bool {
 /// Deliver a webhook as GitHub does: signed with the current secret.
 pub async fn deliver(running: &Running, event: &str, delivery: &str, payload: &Value) -> Reply {
     let body = payload.to_string().into_bytes();
-    let signature = shadowdraft::webhook::sign(WEBHOOK_SECRET, &body);
+    let signature = shadowdraft::serve::webhook::sign(WEBHOOK_SECRET, &body);
     let url = format!("http://{}/github/webhook", running.addr);
     let headers = [
         ("x-github-event", event),

@@ -20,6 +20,7 @@ pub struct Metrics {
     prs_updated: AtomicU64,
     comments: AtomicU64,
     jobs_failed: AtomicU64,
+    webhooks_rejected: AtomicU64,
     latency: Mutex<Histogram>,
 }
 
@@ -61,6 +62,9 @@ impl Metrics {
     }
     pub fn commented(&self) {
         self.comments.fetch_add(1, Relaxed);
+    }
+    pub fn webhook_rejected(&self) {
+        self.webhooks_rejected.fetch_add(1, Relaxed);
     }
     pub fn job_failed(&self) {
         self.jobs_failed.fetch_add(1, Relaxed);
@@ -123,6 +127,11 @@ impl Metrics {
                 "shadowdraft_comments_total",
                 "Evidence comments posted.",
                 &self.comments,
+            ),
+            (
+                "shadowdraft_webhooks_rejected_total",
+                "Webhook deliveries refused because the payload lacks what its event needs.",
+                &self.webhooks_rejected,
             ),
             (
                 "shadowdraft_jobs_failed_total",

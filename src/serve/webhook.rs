@@ -1,8 +1,12 @@
 //! `POST /github/webhook`: verify the delivery, store it once, answer. The
-//! work happens in the worker ([`crate::review`]), well inside GitHub's 10 s.
+//! delivery is parsed once into a typed event ([`crate::bot::events`]); the
+//! work happens in the worker ([`crate::bot::review`]), well inside GitHub's 10 s.
 
-use crate::config::Forge as ForgeSettings;
-use crate::server::{error, App};
+use super::{error, App};
+use crate::bot::events::{self, Parsed};
+use crate::bot::Context;
+use crate::config::ForgeSettings;
+use crate::core::hex;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -13,24 +17,13 @@ use serde_json::json;
 use sha2::Sha256;
 use std::sync::Arc;
 
-/// Events the bot acts on; others are acknowledged and ignored.
-pub const HANDLED: &[&str] = &[
-    "pull_request",
-    "push",
-    "installation",
-    "installation_repositories",
-    "issue_comment",
-    "pull_request_review",
-    "pull_request_review_comment",
-];
-
 /// Does `signature` (`sha256=<hex>`) sign `body` with one of `secrets`? The
 /// comparison is constant-time (`Mac::verify_slice`).
 pub fn verify(secrets: &[String], body: &[u8], signature: &str) -> bool {
     let Some(hex) = signature.strip_prefix("sha256=") else {
         return false;
     };
-    let Some(expected) = unhex(hex) else {
+    let Some(expected) = hex::decode(hex) else {
         return false;
     };
     secrets.iter().any(|secret| {
@@ -44,17 +37,7 @@ pub fn verify(secrets: &[String], body: &[u8], signature: &str) -> bool {
 pub fn sign(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(body);
-    format!("sha256={}", crate::ingest::hex(&mac.finalize().into_bytes()))
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+    format!("sha256={}", hex::encode(&mac.finalize().into_bytes()))
 }
 
 pub async fn receive(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -91,27 +74,34 @@ pub async fn receive(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
             "X-GitHub-Event and X-GitHub-Delivery are required",
         );
     };
-    if !HANDLED.contains(&event) {
-        return (StatusCode::ACCEPTED, Json(json!({"ignored": event}))).into_response();
-    }
-    if serde_json::from_slice::<serde_json::Value>(&body).is_err() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_payload",
-            "the payload is not JSON",
-        );
-    }
-    let (event, delivery) = (event.to_string(), delivery.to_string());
+    let (name, delivery) = (event.to_string(), delivery.to_string());
     let ctx = app.ctx.clone();
-    let stored = tokio::task::spawn_blocking(move || {
-        let mut store = ctx.store.lock().expect("store lock");
-        store.record_delivery(&delivery, &event, &body, crate::clock::now())
-    })
-    .await
-    .expect("storing does not panic");
-    match stored {
+    // A payload may be 25 MB: parse and store off the async threads.
+    tokio::task::spawn_blocking(move || accept(&ctx, &name, &delivery, &body))
+        .await
+        .expect("parsing and storing do not panic")
+}
+
+/// Parse a verified delivery into its event and store it once for the worker.
+fn accept(ctx: &Context, name: &str, delivery: &str, body: &[u8]) -> Response {
+    let event = match events::parse(name, body) {
+        Ok(Parsed::Event(event)) => event,
+        Ok(Parsed::Ignored(why)) => {
+            return (StatusCode::ACCEPTED, Json(json!({"ignored": why}))).into_response()
+        }
+        Err(rejected) => {
+            ctx.metrics.webhook_rejected();
+            tracing::warn!(%delivery, error = %rejected, "webhook payload refused");
+            return error(StatusCode::BAD_REQUEST, "invalid_payload", rejected.to_string());
+        }
+    };
+    let typed = serde_json::to_vec(&event).expect("events serialise");
+    match ctx
+        .store()
+        .record_delivery(delivery, name, &typed, crate::clock::now())
+    {
         Ok(true) => {
-            app.ctx.wake.notify_one();
+            ctx.wake.notify_one();
             (StatusCode::ACCEPTED, Json(json!({"queued": true}))).into_response()
         }
         Ok(false) => (StatusCode::OK, Json(json!({"duplicate": true}))).into_response(),

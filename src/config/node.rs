@@ -1,8 +1,8 @@
-//! The `enforce:` section of `shadowdraft.yaml` (DESIGN §8), checked into
+//! The node's settings: the `enforce:` section of `shadowdraft.yaml` (DESIGN §8), checked into
 //! [`NodeSettings`]. The policy repository (`policy_repo.url`, `base_branch`)
 //! and `data_dir` come from the top level of the same file.
 
-use crate::config::{Check, Config, ConfigError};
+use super::{Check, Config, ConfigError, DEFAULT_DATA_DIR};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -107,7 +107,7 @@ impl NodeSettings {
         let data_dir = config
             .data_dir
             .clone()
-            .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_DATA_DIR));
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let repo_url = match &config.policy_repo.url {
             Some(url) if url.is_empty() => return Err(fail("policy_repo.url", "must not be empty".into())),
             Some(url) => url.clone(),

@@ -1,6 +1,8 @@
 //! Turning drafts into what people read: the evidence (from `templates/`) and
 //! unified diffs of the files a draft changes.
 
+pub mod bootstrap;
+
 use crate::core::draft::FileChange;
 use crate::core::evidence::Evidence;
 use minijinja::{Environment, Value};
@@ -10,23 +12,23 @@ use std::sync::LazyLock;
 
 /// Templates are compiled into the binary so it renders the same anywhere.
 const TEMPLATES: &[(&str, &str)] = &[
-    ("evidence.md.j2", include_str!("../templates/evidence.md.j2")),
-    ("proposal.md.j2", include_str!("../templates/proposal.md.j2")),
+    ("evidence.md.j2", include_str!("../../templates/evidence.md.j2")),
+    ("proposal.md.j2", include_str!("../../templates/proposal.md.j2")),
     (
         "takeover-comment.md.j2",
-        include_str!("../templates/takeover-comment.md.j2"),
+        include_str!("../../templates/takeover-comment.md.j2"),
     ),
     (
         "init/CODEOWNERS.j2",
-        include_str!("../templates/init/CODEOWNERS.j2"),
+        include_str!("../../templates/init/CODEOWNERS.j2"),
     ),
     (
         "init/policy-check.yml.j2",
-        include_str!("../templates/init/policy-check.yml.j2"),
+        include_str!("../../templates/init/policy-check.yml.j2"),
     ),
     (
         "init/REVIEWING.md.j2",
-        include_str!("../templates/init/REVIEWING.md.j2"),
+        include_str!("../../templates/init/REVIEWING.md.j2"),
     ),
 ];
 

@@ -11,9 +11,10 @@
 //! more than [`FOLD_QUEUE`] batches. A drafting job first waits until
 //! everything acknowledged is folded ([`FoldProgress::caught_up`]).
 
+use super::metrics::Metrics;
+use crate::core::hex;
 use crate::core::observation::{parse_batch, Batch, Origin};
 use crate::core::window::{self, Window};
-use crate::metrics::Metrics;
 use crate::store::{Appended, Incoming, Store};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -201,7 +202,7 @@ impl Ingestor {
         // Only a key needs the body's digest: to tell a retry from a reused key.
         let body_sha256 = key
             .as_ref()
-            .map(|_| hex(&Sha256::digest(body)))
+            .map(|_| hex::encode(&Sha256::digest(body)))
             .unwrap_or_default();
         let mut agents: Vec<String> = Vec::new();
         for call in &batch.calls {
@@ -398,8 +399,4 @@ impl Folder {
             self.unsaved = false;
         }
     }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,14 +1,14 @@
-//! Where proposals go: GitHub pull requests (see [`crate::github`]), or the
-//! local forge of the embedded default, which keeps each proposal in the
-//! store, writes its body to `data_dir/proposals/<agent>.md` and lists them
-//! at `GET /v1/proposals`: the whole loop without a GitHub account.
+//! Where proposals go: GitHub pull requests ([`github`]), or the local forge
+//! of the embedded default ([`local`]).
 
-use crate::github::{CheckRun, GitHub, GitHubError};
-use crate::repo::Credentials;
-use crate::store::{LocalPull, Store};
+pub mod github;
+pub mod local;
+
+pub use github::{CheckRun, GitHub, GitHubError};
+pub use local::LocalForge;
+
+use crate::git::Credentials;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub enum Forge {
@@ -64,27 +64,6 @@ impl From<anyhow::Error> for ForgeError {
     }
 }
 
-pub struct LocalForge {
-    store: Arc<Mutex<Store>>,
-    dir: PathBuf,
-}
-
-impl LocalForge {
-    pub fn new(store: Arc<Mutex<Store>>, dir: PathBuf) -> LocalForge {
-        LocalForge { store, dir }
-    }
-
-    fn write_body(&self, agent: &str, body: &str) -> anyhow::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
-        std::fs::write(self.dir.join(format!("{agent}.md")), body)?;
-        Ok(())
-    }
-
-    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
-        self.store.lock().expect("store lock")
-    }
-}
-
 impl Forge {
     /// Credentials for fetching and pushing the policy repository.
     pub async fn credentials(&self) -> Result<Option<Credentials>, ForgeError> {
@@ -99,16 +78,7 @@ impl Forge {
 
     pub async fn find_open(&self, agent: &str, branch: &str) -> Result<Option<Proposal>, ForgeError> {
         match self {
-            Forge::Local(local) => Ok(local
-                .store()
-                .local_pulls()?
-                .into_iter()
-                .find(|p| p.agent == agent && p.state == "open")
-                .map(|p| Proposal {
-                    url: local.dir.join(format!("{agent}.md")).display().to_string(),
-                    number: p.number,
-                    body: p.body,
-                })),
+            Forge::Local(local) => Ok(local.find_open(agent)?),
             Forge::GitHub(gh) => Ok(gh.find_open_pull(branch).await?.map(|p| Proposal {
                 number: p.number,
                 url: p.html_url,
@@ -126,26 +96,7 @@ impl Forge {
         body: &str,
     ) -> Result<Proposal, ForgeError> {
         match self {
-            Forge::Local(local) => {
-                let now = crate::clock::now();
-                let number = local.store().open_local_pull(&LocalPull {
-                    number: 0,
-                    agent: agent.into(),
-                    branch: branch.into(),
-                    base: base.into(),
-                    title: title.into(),
-                    body: body.into(),
-                    state: "open".into(),
-                    created_at: now,
-                    updated_at: now,
-                })?;
-                local.write_body(agent, body)?;
-                Ok(Proposal {
-                    number,
-                    url: local.dir.join(format!("{agent}.md")).display().to_string(),
-                    body: body.into(),
-                })
-            }
+            Forge::Local(local) => Ok(local.open(agent, branch, base, title, body)?),
             Forge::GitHub(gh) => {
                 let p = gh.open_pull(branch, base, title, body).await?;
                 Ok(Proposal {
@@ -159,13 +110,7 @@ impl Forge {
 
     pub async fn update(&self, agent: &str, number: u64, title: &str, body: &str) -> Result<(), ForgeError> {
         match self {
-            Forge::Local(local) => {
-                local
-                    .store()
-                    .update_local_pull(number, title, body, crate::clock::now())?;
-                local.write_body(agent, body)?;
-                Ok(())
-            }
+            Forge::Local(local) => Ok(local.update(agent, number, title, body)?),
             Forge::GitHub(gh) => Ok(gh.update_pull(number, title, body).await?),
         }
     }
@@ -192,16 +137,14 @@ impl Forge {
 
     pub async fn comments(&self, number: u64) -> Result<Vec<String>, ForgeError> {
         match self {
-            Forge::Local(local) => Ok(local.store().local_comments(number)?),
+            Forge::Local(local) => Ok(local.comments(number)?),
             Forge::GitHub(gh) => Ok(gh.comment_bodies(number).await?),
         }
     }
 
     pub async fn comment(&self, number: u64, body: &str) -> Result<(), ForgeError> {
         match self {
-            Forge::Local(local) => Ok(local
-                .store()
-                .add_local_comment(number, body, crate::clock::now())?),
+            Forge::Local(local) => Ok(local.comment(number, body)?),
             Forge::GitHub(gh) => Ok(gh.comment(number, body).await?),
         }
     }

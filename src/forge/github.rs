@@ -23,35 +23,10 @@ use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::config::AppSettings;
+
 /// How long a branch-protection reading is trusted.
 const PROTECTION_TTL: Duration = Duration::from_secs(600);
-
-/// How to reach GitHub and which App / repository to act as.
-#[derive(Clone)]
-pub struct AppSettings {
-    /// `https://api.github.com`, or a GitHub Enterprise prefix such as `https://ghe.example.com/api/v3`.
-    pub api_url: String,
-    pub app_id: u64,
-    /// PKCS#1 or PKCS#8 RSA private key of the App, PEM.
-    pub private_key_pem: Vec<u8>,
-    /// Looked up from `owner/repo` when absent.
-    pub installation_id: Option<u64>,
-    pub owner: String,
-    pub repo: String,
-}
-
-impl std::fmt::Debug for AppSettings {
-    // The private key must never reach a log line.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppSettings")
-            .field("api_url", &self.api_url)
-            .field("app_id", &self.app_id)
-            .field("installation_id", &self.installation_id)
-            .field("owner", &self.owner)
-            .field("repo", &self.repo)
-            .finish_non_exhaustive()
-    }
-}
 
 /// The fields of a pull request the bot acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,18 +2,17 @@
 //! enforces; once every active node has loaded a merged proposal, the bot says
 //! so on the pull request, once.
 
-use crate::forge::ForgeError;
-use crate::worker::Context;
+use super::{Context, JobError};
 
 /// Nodes that reported within this many seconds count as active.
 pub const ACTIVE_SECONDS: i64 = 24 * 3600;
 
 /// Announce the merged proposals every active node has loaded. Returns
 /// whether some are still waiting.
-pub async fn check(ctx: &Context) -> Result<bool, ForgeError> {
+pub async fn check(ctx: &Context) -> Result<bool, JobError> {
     let now = crate::clock::now();
     let (pending, nodes) = {
-        let store = ctx.store.lock().expect("store lock");
+        let store = ctx.store();
         (store.pending_rollouts()?, store.nodes(now - ACTIVE_SECONDS)?)
     };
     if pending.is_empty() {
@@ -53,7 +52,7 @@ pub async fn check(ctx: &Context) -> Result<bool, ForgeError> {
              (nodes that reported in the last 24 hours)."
         );
         ctx.forge.comment(pull, &body).await?;
-        ctx.store.lock().expect("store lock").announce_rollout(pull)?;
+        ctx.store().announce_rollout(pull)?;
         tracing::info!(pull, %merge, nodes = n, "rollout complete");
     }
     Ok(waiting)

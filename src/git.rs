@@ -1,10 +1,11 @@
-//! The policy repository, through git2. The bot keeps a bare mirror under
-//! `data_dir`, fetches the base branch and its own `shadowdraft/*` branches,
-//! builds commits in memory (no work tree), and pushes only `shadowdraft/*`:
-//! it never writes the base branch.
+//! The policy repository, through git2, for the bot and the node alike. Each
+//! keeps a bare mirror under `data_dir` and fetches the base branch; the bot
+//! also fetches its own `shadowdraft/*` branches, builds commits in memory (no
+//! work tree), and pushes only `shadowdraft/*`: it never writes the base branch.
 
 use crate::config::Committer;
 use crate::core::draft::FileChange;
+use crate::core::plan::ForeignCommit;
 use crate::core::policies::{RepoFiles, AGENTS_DIR, SCHEMA_PATH};
 use anyhow::{anyhow, bail, Context};
 use git2::{
@@ -22,6 +23,13 @@ pub fn branch_for(agent: &str) -> String {
     format!("{BRANCH_PREFIX}{agent}")
 }
 
+/// The agent a bot branch proposes for; `None` for branches that are not the bot's.
+pub fn agent_of_branch(branch: &str) -> Option<&str> {
+    branch
+        .strip_prefix(BRANCH_PREFIX)
+        .filter(|agent| !agent.is_empty())
+}
+
 /// HTTP Basic credentials for fetch and push (GitHub: `x-access-token` + installation token).
 #[derive(Clone)]
 pub struct Credentials {
@@ -33,13 +41,6 @@ pub struct PolicyRepo {
     repo: Repository,
     base: String,
     committer: Committer,
-}
-
-/// Commits on the bot's branch that the bot did not write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ForeignCommit {
-    pub sha: String,
-    pub author: String,
 }
 
 impl PolicyRepo {

@@ -1,0 +1,398 @@
+//! The proposal executor: draft one agent, gather the facts the planner
+//! ([`crate::core::plan`]) needs, and carry its plan out against git, the
+//! forge and the store.
+
+use super::{blocking, Context, JobError};
+use crate::core::check::unused_generated;
+use crate::core::draft::{draft_remembering, Draft, DraftInput};
+use crate::core::evidence::Withheld;
+use crate::core::hex;
+use crate::core::observation::rfc3339;
+use crate::core::plan::{self, Facts, ForeignCommit, OpenProposal, Plan, ProposalStep};
+use crate::core::policies::RepoFiles;
+use crate::core::window;
+use crate::forge::{CheckRun, Proposal};
+use crate::git::branch_for;
+use crate::render::{self, ProposalView};
+use crate::store::{ProposalRecord, ProposedRule};
+use git2::Oid;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+/// What a job did, for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proposed {
+    /// No calls in the window, or `main` already allows all of them.
+    NothingToPropose,
+    Opened(u64),
+    Updated(u64),
+    /// The proposal already shows this draft.
+    Unchanged(u64),
+    /// Someone else pushed to the branch: new evidence went into a comment.
+    Commented(u64),
+}
+
+/// The policy repository as one fetch found it.
+struct Fetched {
+    base_tip: Oid,
+    files: RepoFiles,
+    branch_tip: Option<Oid>,
+}
+
+/// A draft and what goes with it into the proposal.
+struct Drafted {
+    draft: Draft,
+    unused: Vec<String>,
+    rules: Vec<ProposedRule>,
+}
+
+/// The facts about the branch and the open proposal, owned.
+#[derive(Default)]
+struct Gathered {
+    open: Option<Proposal>,
+    section: String,
+    foreign: Vec<ForeignCommit>,
+    evidence_commented: bool,
+    drafted_commit: Option<Oid>,
+    branch_holds_draft: bool,
+    checked_head: Option<String>,
+}
+
+/// Draft one agent and bring its proposal up to date.
+pub async fn propose(ctx: &Context, agent: &str) -> Result<Proposed, JobError> {
+    let branch = branch_for(agent);
+    let fetched = fetch(ctx, &branch).await?;
+    let Some(drafted) = draft(ctx, agent, fetched.files.clone()).await? else {
+        return Ok(Proposed::NothingToPropose);
+    };
+    ctx.metrics.drafted();
+    let mut view = view(ctx, agent, &branch, &fetched, &drafted).await?;
+    let gathered = match drafted.draft.new_rules.is_empty() {
+        true => Gathered::default(),
+        false => gather(ctx, agent, &fetched, &drafted, &view).await?,
+    };
+    let drafted_commit = gathered.drafted_commit.map(|c| c.to_string()).unwrap_or_default();
+    let branch_tip = fetched.branch_tip.map(|t| t.to_string());
+    let facts = Facts {
+        new_rules: drafted.draft.new_rules.len(),
+        open: gathered.open.as_ref().map(|p| OpenProposal {
+            number: p.number,
+            body_changed: render::replace_section(&p.body, &gathered.section) != p.body,
+        }),
+        foreign_commits: &gathered.foreign,
+        evidence_commented: gathered.evidence_commented,
+        branch_holds_draft: gathered.branch_holds_draft,
+        branch_tip: branch_tip.as_deref(),
+        drafted_commit: &drafted_commit,
+        checked_head: gathered.checked_head.as_deref(),
+    };
+    match plan::plan(&facts) {
+        Plan::Nothing => Ok(Proposed::NothingToPropose),
+        Plan::LeaveBranchAlone { author } => Err(JobError::Failed(format!(
+            "{branch} has commits by {author} but no open proposal; leaving it alone"
+        ))),
+        Plan::AlreadyCommented { number } => Ok(Proposed::Unchanged(number)),
+        Plan::CommentEvidence { number } => {
+            view.foreign = gathered
+                .foreign
+                .iter()
+                .map(|c| format!("{} by {}", &c.sha[..7.min(c.sha.len())], c.author))
+                .collect();
+            ctx.forge
+                .comment(number, &render::takeover_comment(&view))
+                .await?;
+            ctx.metrics.commented();
+            Ok(Proposed::Commented(number))
+        }
+        Plan::Publish {
+            push,
+            proposal,
+            check_run,
+        } => {
+            let head = match (push, fetched.branch_tip, gathered.drafted_commit) {
+                (false, Some(tip), _) => tip,
+                (_, _, Some(new)) => {
+                    let branch = branch.clone();
+                    ctx.git(move |repo, credentials| repo.push(&branch, credentials))
+                        .await?;
+                    new
+                }
+                _ => unreachable!("the planner publishes only a drafted commit"),
+            };
+            let title = title(agent, drafted.draft.new_rules.len());
+            let (number, url, outcome) = match proposal {
+                ProposalStep::Open => {
+                    let pr = ctx
+                        .forge
+                        .open(
+                            agent,
+                            &branch,
+                            &ctx.settings.base_branch,
+                            &title,
+                            &gathered.section,
+                        )
+                        .await?;
+                    ctx.metrics.pr_opened();
+                    let review = ctx.settings.review.agents.get(agent).cloned().unwrap_or_default();
+                    ctx.forge
+                        .decorate(
+                            pr.number,
+                            &ctx.settings.labels,
+                            &review.reviewers,
+                            &review.team_reviewers,
+                        )
+                        .await?;
+                    (pr.number, pr.url, Proposed::Opened(pr.number))
+                }
+                ProposalStep::Update { number } => {
+                    let open = gathered.open.expect("an update has an open proposal");
+                    let body = render::replace_section(&open.body, &gathered.section);
+                    ctx.forge.update(agent, number, &title, &body).await?;
+                    ctx.metrics.pr_updated();
+                    (number, open.url, Proposed::Updated(number))
+                }
+                ProposalStep::Keep { number } => {
+                    let open = gathered.open.expect("kept proposals are open");
+                    (number, open.url, Proposed::Unchanged(number))
+                }
+            };
+            let head = head.to_string();
+            if check_run {
+                ctx.forge.check_run(&verify_run(&head, &drafted.draft)).await?;
+            }
+            let record = ProposalRecord {
+                number,
+                head,
+                digest: view.digest.clone(),
+                url,
+            };
+            let mut store = ctx.store();
+            store.save_proposal(agent, &record, crate::clock::now())?;
+            store.save_proposal_rules(agent, &drafted.rules)?;
+            Ok(outcome)
+        }
+    }
+}
+
+async fn fetch(ctx: &Context, branch: &str) -> Result<Fetched, JobError> {
+    let branch = branch.to_string();
+    ctx.git(move |repo, credentials| {
+        let base_tip = repo.fetch(credentials)?;
+        Ok(Fetched {
+            base_tip,
+            files: repo.files(base_tip)?,
+            branch_tip: repo.remote_tip(&branch)?,
+        })
+    })
+    .await
+}
+
+/// The gap between `files` and the agent's calls in the window, with what was
+/// turned down or ignored withheld. `None`: no calls in the window.
+async fn draft(ctx: &Context, agent: &str, files: RepoFiles) -> Result<Option<Drafted>, JobError> {
+    ctx.progress.caught_up(Duration::from_secs(30)).await;
+    let drafting = &ctx.settings.drafting;
+    let now = crate::clock::now();
+    let (mut summary, history) = {
+        let window = ctx.window.lock().expect("window lock");
+        // Rules count as unused only once the agent was watched for the whole period.
+        let watched_long_enough = window
+            .first_day(agent)
+            .is_some_and(|first| first <= window::day_of(now) - i64::from(drafting.unused_after) + 1);
+        let history =
+            watched_long_enough.then(|| window.summary(agent, window::span(now, drafting.unused_after)));
+        (
+            window.summary(agent, window::span(now, drafting.window_days)),
+            history,
+        )
+    };
+    let (rejected, ignored) = {
+        let store = ctx.store();
+        (store.rejections(agent)?, store.ignored_tools(agent)?)
+    };
+    let mut ignored_calls = Vec::new();
+    for (tool, reason) in ignored {
+        if let Some(calls) = summary.remove_tool(agent, &tool) {
+            ignored_calls.push(Withheld {
+                what: tool,
+                calls,
+                reason,
+            });
+        }
+    }
+    if summary.calls == 0 {
+        return Ok(None);
+    }
+    let config = drafting.clone();
+    let who = agent.to_string();
+    let mut drafted = blocking(move || {
+        let input = DraftInput {
+            files: &files,
+            summary: &summary,
+            catalogue: None,
+            config: &config,
+        };
+        let draft = draft_remembering(&input, &rejected)?;
+        let unused = history
+            .map(|h| unused_generated(&files, &h, &who))
+            .unwrap_or_default();
+        let rules = proposed_rules(&draft);
+        Ok(Drafted { draft, unused, rules })
+    })
+    .await?;
+    if let Some(evidence) = drafted
+        .draft
+        .evidence
+        .agents
+        .iter_mut()
+        .find(|a| a.agent == agent)
+    {
+        evidence.withheld.extend(ignored_calls);
+    }
+    Ok(Some(drafted))
+}
+
+/// What the proposal shows: the evidence, the diff, and the digest that
+/// identifies this draft's content.
+async fn view(
+    ctx: &Context,
+    agent: &str,
+    branch: &str,
+    fetched: &Fetched,
+    drafted: &Drafted,
+) -> Result<ProposalView, JobError> {
+    let base = &ctx.settings.base_branch;
+    let warning = match drafted.draft.new_rules.is_empty() {
+        true => None,
+        false => plan::protection_warning(base, ctx.forge.code_owner_reviews_required(base).await?),
+    };
+    let days = ctx.settings.drafting.window_days;
+    let span = window::span(crate::clock::now(), days);
+    let diff = render::diff(&drafted.draft.changes);
+    let evidence = render::evidence(&drafted.draft.evidence);
+    let digest = hex::encode(&Sha256::digest(format!(
+        "{}\n{diff}\n{evidence}",
+        fetched.base_tip
+    )))[..16]
+        .to_string();
+    Ok(ProposalView {
+        agent: agent.to_string(),
+        base: base.clone(),
+        branch: branch.to_string(),
+        window_days: days,
+        window_start: rfc3339(span.start),
+        window_end: rfc3339(span.end),
+        evidence,
+        diff,
+        files: drafted.draft.changes.len(),
+        digest,
+        foreign: Vec::new(),
+        warning,
+        unused: drafted.unused.clone(),
+        unused_after: ctx.settings.drafting.unused_after,
+    })
+}
+
+/// The open proposal, the branch's foreign commits, and the drafted commit
+/// (built in the mirror, not pushed).
+async fn gather(
+    ctx: &Context,
+    agent: &str,
+    fetched: &Fetched,
+    drafted: &Drafted,
+    view: &ProposalView,
+) -> Result<Gathered, JobError> {
+    let open = ctx.forge.find_open(agent, &view.branch).await?;
+    let (base_tip, branch_tip) = (fetched.base_tip, fetched.branch_tip);
+    let (branch, changes) = (view.branch.clone(), drafted.draft.changes.clone());
+    let message = commit_message(agent, drafted.draft.new_rules.len(), view);
+    let (foreign, drafted_commit, branch_holds_draft) = ctx
+        .git(move |repo, _| {
+            let foreign = match branch_tip {
+                Some(tip) => repo.foreign_commits(tip, base_tip)?,
+                None => Vec::new(),
+            };
+            let new = repo.commit(base_tip, &branch, &changes, &message)?;
+            let holds = match branch_tip {
+                Some(tip) => repo.same_tree(tip, new)? && repo.parent(tip)? == Some(base_tip),
+                None => false,
+            };
+            Ok((foreign, new, holds))
+        })
+        .await?;
+    let evidence_commented = match (&open, foreign.is_empty()) {
+        (Some(pr), false) => {
+            let marker = render::comment_marker(&view.digest);
+            ctx.forge
+                .comments(pr.number)
+                .await?
+                .iter()
+                .any(|c| c.contains(&marker))
+        }
+        _ => false,
+    };
+    let checked_head = ctx.store().proposal(agent)?.map(|p| p.head);
+    Ok(Gathered {
+        open,
+        section: render::proposal(view),
+        foreign,
+        evidence_commented,
+        drafted_commit: Some(drafted_commit),
+        branch_holds_draft,
+        checked_head,
+    })
+}
+
+fn title(agent: &str, rules: usize) -> String {
+    format!(
+        "shadowdraft: {rules} new rule{} for agent {agent}",
+        if rules == 1 { "" } else { "s" }
+    )
+}
+
+fn commit_message(agent: &str, rules: usize, view: &ProposalView) -> String {
+    format!(
+        "{}\n\nDrafted from observed calls {} → {}.\nEvidence: see the pull request.",
+        title(agent, rules),
+        view.window_start,
+        view.window_end
+    )
+}
+
+/// The new rules of a draft with their fingerprints and calls, remembered so a
+/// closed proposal or a rule deleted before merging can be recognised later.
+fn proposed_rules(drafted: &Draft) -> Vec<ProposedRule> {
+    drafted
+        .evidence
+        .agents
+        .iter()
+        .flat_map(|a| &a.rules)
+        .map(|r| ProposedRule {
+            id: r.id.clone(),
+            fingerprint: r.fingerprint.clone(),
+            calls: r.calls,
+        })
+        .collect()
+}
+
+/// `shadowdraft/verify`: the draft passed strict validation and replay, or the
+/// job would have failed before pushing.
+fn verify_run(head: &str, drafted: &Draft) -> CheckRun {
+    let t = &drafted.evidence.totals;
+    CheckRun {
+        name: "shadowdraft/verify".into(),
+        head_sha: head.to_string(),
+        conclusion: "success".into(),
+        title: format!(
+            "{} new rules validate; {} observed calls replay as allowed",
+            t.new_rules,
+            t.drafted + t.already_allowed
+        ),
+        summary: format!(
+            "Strict Cedar validation against `policies/schema.cedarschema`: passed.\n\n\
+             Replay of every observed call shape through the drafted policy: {} calls allowed by the new rules, \
+             {} already allowed, {} cannot be represented and stay denied, {} denied by a `forbid` rule.",
+            t.drafted, t.already_allowed, t.unrepresentable, t.forbidden
+        ),
+    }
+}

@@ -1,0 +1,204 @@
+//! `shadowdraft serve`: the HTTP surface (axum) and the start-up and shutdown
+//! of everything behind it. Handlers check, store and answer; drafting
+//! happens in the worker.
+
+mod ingest_key;
+mod observations;
+mod status;
+pub mod webhook;
+
+use crate::auth::IngestAuth;
+use crate::bot::ingest::{self, FoldProgress, Ingestor, WriterSettings};
+use crate::bot::metrics::Metrics;
+use crate::bot::{worker, Context};
+use crate::config::{ForgeSettings, Settings};
+use crate::forge::{Forge, GitHub, LocalForge};
+use crate::git::{self, PolicyRepo};
+use crate::store::Store;
+use anyhow::Context as _;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// The shared state of the HTTP handlers.
+pub struct App {
+    pub ctx: Arc<Context>,
+    pub ingestor: Ingestor,
+    pub auth: IngestAuth,
+    /// The generated HS256 ingest key of the embedded default, if used.
+    pub generated_key: Option<Vec<u8>>,
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    let max_body = app.ctx.settings.ingest.max_body_bytes;
+    Router::new()
+        .route(
+            "/v1/observations",
+            post(observations::receive).layer(DefaultBodyLimit::max(max_body)),
+        )
+        .route(
+            "/github/webhook",
+            post(webhook::receive).layer(DefaultBodyLimit::max(WEBHOOK_MAX_BODY)),
+        )
+        .route("/v1/proposals", get(status::proposals))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(status::metrics))
+        .with_state(app)
+}
+
+/// GitHub caps webhook payloads at 25 MB.
+const WEBHOOK_MAX_BODY: usize = 25 * 1024 * 1024;
+
+/// A JSON error body: `{"error": code, "message": text}`.
+pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": code, "message": message.into()}))).into_response()
+}
+
+/// A running service: its address and how to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    worker: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Resolves once the worker has nothing left to do: every acknowledged
+    /// batch drafted, every delivery handled (what failed waits for its retry).
+    pub async fn idle(&self) {
+        let ctx = &self.app.ctx;
+        ctx.idle.wait(&ctx.wake).await;
+    }
+
+    /// Stop accepting, finish requests and the job in flight, store what is waiting.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+        let _ = self.worker.await;
+        let app = self.app;
+        tokio::task::spawn_blocking(move || app.ingestor.shutdown())
+            .await
+            .expect("writer shutdown does not panic");
+    }
+}
+
+/// Open the store, recover the window, connect the repository and forge, bind and serve.
+pub async fn start(settings: Settings) -> anyhow::Result<Running> {
+    let data = settings.data_dir.clone();
+    std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
+    let db = data.join("shadowdraft.db");
+    let ingest_store = Store::open(&db)?;
+    let folder_store = Store::open(&db)?;
+    let retain_days = settings.drafting.window_days.max(settings.drafting.unused_after);
+    let now = crate::clock::now();
+    let recovered = ingest::recover(&ingest_store, retain_days, now)?;
+    let through = recovered.through;
+    let window = Arc::new(Mutex::new(recovered.window));
+    let store = Arc::new(Mutex::new(Store::open(&db)?));
+
+    let url = match &settings.repo_url {
+        Some(url) => url.clone(),
+        None => {
+            let local = data.join("policy-repo.git");
+            let (files, _) = crate::render::bootstrap::files(&settings.review, &settings.base_branch);
+            let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+            git::init_bare(&local, &settings.base_branch, &files, &settings.committer)?;
+            std::fs::canonicalize(&local)?.display().to_string()
+        }
+    };
+    let repo = PolicyRepo::open(
+        &data.join("mirror.git"),
+        &url,
+        &settings.base_branch,
+        settings.committer.clone(),
+    )?;
+
+    let forge = match &settings.forge {
+        ForgeSettings::Local => Forge::Local(LocalForge::new(store.clone(), data.join("proposals"))),
+        ForgeSettings::Github(gh) => Forge::GitHub(Box::new(GitHub::new(gh.app.clone())?)),
+    };
+
+    let (generated_key, announce) = match &settings.ingest.hs256_secret {
+        None if settings.ingest.public_keys.is_empty() => {
+            let (key, new) = ingest_key::generated_ingest_key(&data)?;
+            (Some(key), new)
+        }
+        _ => (None, false),
+    };
+    let secret = settings
+        .ingest
+        .hs256_secret
+        .as_deref()
+        .or(generated_key.as_deref());
+    let auth = IngestAuth::new(&settings.ingest.audience, secret, &settings.ingest.public_keys)?;
+
+    let metrics = Arc::new(Metrics::default());
+    let wake = Arc::new(Notify::new());
+    let progress = Arc::new(FoldProgress::default());
+    let ingestor = Ingestor::start(
+        ingest_store,
+        folder_store,
+        window.clone(),
+        through,
+        progress.clone(),
+        WriterSettings {
+            debounce_seconds: settings.drafting.debounce_seconds as i64,
+            retain_days,
+            checkpoint_every: Duration::from_secs(2),
+        },
+        metrics.clone(),
+        wake.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    if let (Some(key), true) = (&generated_key, announce) {
+        ingest_key::print_ingest_example(
+            key,
+            &settings.ingest.audience,
+            &data.join(ingest_key::INGEST_KEY),
+            addr,
+        );
+    }
+    let ctx = Arc::new(Context {
+        settings,
+        store,
+        window,
+        repo: Arc::new(Mutex::new(repo)),
+        forge,
+        progress,
+        metrics,
+        wake,
+        idle: worker::Idle::default(),
+    });
+    let app = Arc::new(App {
+        ctx: ctx.clone(),
+        ingestor,
+        auth,
+        generated_key,
+    });
+    let (shutdown, stopped) = watch::channel(false);
+    let worker = tokio::spawn(worker::run(ctx, stopped.clone()));
+    let mut stop_serving = stopped;
+    let serving = axum::serve(listener, router(app.clone())).with_graceful_shutdown(async move {
+        let _ = stop_serving.wait_for(|stop| *stop).await;
+    });
+    let server = tokio::spawn(async move { serving.await });
+    tracing::info!(%addr, "shadowdraft serving");
+    Ok(Running {
+        addr,
+        app,
+        shutdown,
+        server,
+        worker,
+    })
+}
