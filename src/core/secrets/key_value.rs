@@ -39,7 +39,6 @@ pub(super) fn url_userinfo(b: &[u8], i: usize) -> Option<Span> {
 /// A value following a secret-named key: `password=…`, `"token": "…"`,
 /// `Authorization: Bearer …`, `--password …`.
 pub(super) fn key_value(b: &[u8], ks: usize, ke: usize) -> Option<Span> {
-    let n = b.len();
     let key = &b[ks..ke];
     // `curl -u user:password`: the flag is no secret name, its value is.
     let user_flag = key == b"-u" || key == b"--user";
@@ -47,6 +46,38 @@ pub(super) fn key_value(b: &[u8], ks: usize, ke: usize) -> Option<Span> {
     if (key.len() < 3 && !user_flag) || key.len() > 64 || b[..ks].ends_with("‹".as_bytes()) {
         return None;
     }
+    let j = past_separator(b, key, ke)?;
+    // Structure first, names second: most tokens never get this far.
+    if !user_flag && !secret_name(key) {
+        return None;
+    }
+    let (vs, ve, quoted) = value_at(b, key, skip_blanks(b, j));
+    if !quoted && b.get(vs) == Some(&b'-') && key[0] == b'-' {
+        return None;
+    }
+    // Keep `Bearer`/`Basic` visible; only the credential after it is secret.
+    if let Some((cs, ce)) = credential_after_scheme(b, vs, ve, quoted) {
+        return (!trivial_value(&b[cs..ce])).then_some(Span {
+            start: cs,
+            end: ce,
+            kind: SecretKind::SecretName,
+        });
+    }
+    let v = &b[vs..ve];
+    if trivial_value(v) || (weak_secret_name(key) && !token_like(v)) || (user_flag && !v.contains(&b':')) {
+        return None;
+    }
+    Some(Span {
+        start: vs,
+        end: ve,
+        kind: SecretKind::SecretName,
+    })
+}
+
+/// Where the value may start after the key ending at `ke`: past a quote
+/// closing the key and an `=` or `:` (or, after a `--flag`, a blank). `None`
+/// when no separator follows, so the key is no key.
+fn past_separator(b: &[u8], key: &[u8], ke: usize) -> Option<usize> {
     let mut j = ke;
     if b.get(j) == Some(&b'\\') && b.get(j + 1).is_some_and(|&c| is_quote(c)) {
         j += 2;
@@ -64,11 +95,14 @@ pub(super) fn key_value(b: &[u8], ks: usize, ke: usize) -> Option<Span> {
         _ if key[0] == b'-' && had_blank && !quoted_key => {}
         _ => return None,
     }
-    // Structure first, names second: most tokens never get this far.
-    if !user_flag && !secret_name(key) {
-        return None;
-    }
-    j = skip_blanks(b, j);
+    Some(j)
+}
+
+/// The value starting at `j`, as `(start, end, quoted)`: up to its closing
+/// quote (plain or backslash-escaped, as in JSON inside a string), to the end
+/// of the line for a cookie header, or else to the first delimiter.
+fn value_at(b: &[u8], key: &[u8], mut j: usize) -> (usize, usize, bool) {
+    let n = b.len();
     let mut quote = None;
     if b.get(j) == Some(&b'\\') && b.get(j + 1).is_some_and(|&c| is_quote(c)) {
         quote = Some((b[j + 1], true));
@@ -77,7 +111,7 @@ pub(super) fn key_value(b: &[u8], ks: usize, ke: usize) -> Option<Span> {
         quote = Some((b[j], false));
         j += 1;
     }
-    let mut vs = j;
+    let vs = j;
     let ve = match quote {
         Some((q, escaped)) => {
             let mut k = j;
@@ -95,36 +129,22 @@ pub(super) fn key_value(b: &[u8], ks: usize, ke: usize) -> Option<Span> {
         }
         None => run_end(b, j, is_value_byte, usize::MAX),
     };
-    if quote.is_none() && b.get(vs) == Some(&b'-') && key[0] == b'-' {
-        return None;
-    }
-    // Keep `Bearer`/`Basic` visible; only the credential after it is secret.
+    (vs, ve, quote.is_some())
+}
+
+/// The credential after a scheme word that starts the value (`Bearer abc`).
+fn credential_after_scheme(b: &[u8], vs: usize, ve: usize, quoted: bool) -> Option<(usize, usize)> {
     let first_word_end = run_end(b, vs, |c| c.is_ascii_alphabetic(), 16);
-    if is_auth_scheme(&b[vs..first_word_end]) {
-        let after = skip_blanks(b, first_word_end);
-        let next_end = if quote.is_some() {
-            ve
-        } else {
-            run_end(b, after, is_value_byte, usize::MAX)
-        };
-        if after > first_word_end && after < next_end {
-            vs = after;
-            return (!trivial_value(&b[vs..next_end])).then_some(Span {
-                start: vs,
-                end: next_end,
-                kind: SecretKind::SecretName,
-            });
-        }
-    }
-    let v = &b[vs..ve];
-    if trivial_value(v) || (weak_secret_name(key) && !token_like(v)) || (user_flag && !v.contains(&b':')) {
+    if !is_auth_scheme(&b[vs..first_word_end]) {
         return None;
     }
-    Some(Span {
-        start: vs,
-        end: ve,
-        kind: SecretKind::SecretName,
-    })
+    let after = skip_blanks(b, first_word_end);
+    let next_end = if quoted {
+        ve
+    } else {
+        run_end(b, after, is_value_byte, usize::MAX)
+    };
+    (after > first_word_end && after < next_end).then_some((after, next_end))
 }
 
 fn is_quote(c: u8) -> bool {
