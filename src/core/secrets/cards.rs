@@ -10,64 +10,91 @@ pub(super) fn card_at(b: &[u8], i: usize) -> Option<Span> {
     if i >= 2 && b[i - 1] == b'.' && b[i - 2].is_ascii_digit() {
         return None;
     }
-    let n = b.len();
-    let mut digits = [0u8; 19];
-    let mut nd = 0;
-    let mut groups = [0u8; 8];
-    let mut ng = 0;
-    let mut sep = 0u8;
-    let mut first_end = i;
-    let mut j = i;
-    let mut overflow = false;
-    loop {
-        let gs = j;
-        while j < n && b[j].is_ascii_digit() {
-            if nd == digits.len() {
-                overflow = true;
-                break;
-            }
-            digits[nd] = b[j] - b'0';
-            nd += 1;
-            j += 1;
-        }
-        if overflow {
-            break;
-        }
-        groups[ng] = (j - gs) as u8;
-        ng += 1;
-        if ng == 1 {
-            first_end = j;
-        }
-        let next_sep = b.get(j).copied().filter(|&c| c == b' ' || c == b'-');
-        match next_sep {
-            Some(c)
-                if ng < groups.len()
-                    && (sep == 0 || sep == c)
-                    && b.get(j + 1).is_some_and(u8::is_ascii_digit) =>
-            {
-                sep = c;
-                j += 1;
-            }
-            _ => break,
-        }
-    }
+    let g = DigitGroups::read(b, i);
     let trailing_ok = |e: usize| !b.get(e).is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_');
-    let grouped = !overflow && ng > 1 && card_grouping(&groups[..ng]) && trailing_ok(j);
+    let grouped = !g.overflow && g.count > 1 && card_grouping(&g.groups[..g.count]) && trailing_ok(g.end);
     let (len, end) = if grouped {
-        (nd, j)
+        (g.len, g.end)
     } else {
         // The run did not group like a card; the first block alone still may be one.
-        (usize::from(groups[0]), first_end)
+        (usize::from(g.groups[0]), g.first_end)
     };
-    if !grouped && (groups[0] == 0 || !trailing_ok(first_end) || (overflow && ng == 1)) {
+    if !grouped && (g.groups[0] == 0 || !trailing_ok(g.first_end) || (g.overflow && g.count == 1)) {
         return None;
     }
-    let d = &digits[..len];
+    let d = &g.digits[..len];
     (len >= 13 && card_prefix(d) && luhn(d)).then_some(Span {
         start: i,
         end,
         kind: SecretKind::CardNumber,
     })
+}
+
+/// The run of digit groups where a card may start, joined by one kind of
+/// separator (space or dash) as on a printed card.
+struct DigitGroups {
+    /// The digits of all groups in order, as numbers.
+    digits: [u8; 19],
+    len: usize,
+    /// How many digits each group has.
+    groups: [u8; 8],
+    count: usize,
+    first_end: usize,
+    /// Where reading stopped: after the last group, or inside one on overflow.
+    end: usize,
+    /// More than 19 digits, the longest a card has.
+    overflow: bool,
+}
+
+impl DigitGroups {
+    fn read(b: &[u8], i: usize) -> DigitGroups {
+        let n = b.len();
+        let mut g = DigitGroups {
+            digits: [0; 19],
+            len: 0,
+            groups: [0; 8],
+            count: 0,
+            first_end: i,
+            end: i,
+            overflow: false,
+        };
+        let mut sep = 0u8;
+        let mut j = i;
+        loop {
+            let gs = j;
+            while j < n && b[j].is_ascii_digit() {
+                if g.len == g.digits.len() {
+                    g.overflow = true;
+                    break;
+                }
+                g.digits[g.len] = b[j] - b'0';
+                g.len += 1;
+                j += 1;
+            }
+            if g.overflow {
+                break;
+            }
+            g.groups[g.count] = (j - gs) as u8;
+            g.count += 1;
+            if g.count == 1 {
+                g.first_end = j;
+            }
+            let next_sep = b.get(j).copied().filter(|&c| c == b' ' || c == b'-');
+            match next_sep {
+                Some(c)
+                    if g.count < g.groups.len()
+                        && (sep == 0 || sep == c)
+                        && b.get(j + 1).is_some_and(u8::is_ascii_digit) =>
+                {
+                    sep = c;
+                    j += 1;
+                }
+                _ => break,
+            }
+        }
+        g.end = j;
+        g
+    }
 }
 
 fn card_grouping(g: &[u8]) -> bool {
