@@ -1,0 +1,324 @@
+//! Building one rule: walk the tool's arguments over the calls the rule stands
+//! for, let the ladder pick each argument's condition, and write the rule with
+//! its id, fingerprint and evidence.
+
+use super::condition::{condition_docs, condition_summary, sample};
+use crate::core::classify::Shape;
+use crate::core::config::Thresholds;
+use crate::core::evidence::{ArgEvidence, RuleEvidence};
+use crate::core::ladder::{self, LeafInput, Role};
+use crate::core::layout::{self, Doc};
+use crate::core::observation::rfc3339;
+use crate::core::policies::{FINGERPRINT_KEY, GENERATED_KEY, GENERATED_VALUE};
+use crate::core::risk::{self, ToolRisk};
+use crate::core::secrets;
+use crate::core::summary::{earliest, latest, Entry, ShapeKey, ShapeStats, Slice};
+use crate::core::syntax::{has_path, quote};
+use crate::core::tokens;
+use crate::core::types::{ArgType, Attr};
+use cedar_policy::{Policy, PolicyId};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// One (agent, tool) being drafted: its calls, grouped into rules.
+pub(super) struct SliceDraft<'a> {
+    agent: &'a str,
+    tool: &'a str,
+    slice: &'a Slice,
+    risk: ToolRisk,
+    leaf_by_path: HashMap<&'a [String], u32>,
+}
+
+/// Cluster-wide facts about the calls one rule stands for.
+pub(super) struct Members<'a> {
+    shapes: Vec<(&'a ShapeKey, &'a ShapeStats)>,
+    pub(super) calls: u64,
+    /// Calls in which each path (or a path below it) is present.
+    presence: HashMap<Vec<String>, u64>,
+    /// Per leaf: value index → calls.
+    values: HashMap<u32, BTreeMap<u32, u64>>,
+}
+
+impl<'a> Members<'a> {
+    pub(super) fn new(slice: &Slice, shapes: Vec<(&'a ShapeKey, &'a ShapeStats)>) -> Members<'a> {
+        let mut presence: HashMap<Vec<String>, u64> = HashMap::new();
+        let mut values: HashMap<u32, BTreeMap<u32, u64>> = HashMap::new();
+        let mut calls = 0;
+        for (key, stats) in &shapes {
+            calls += stats.count;
+            let mut prefixes: BTreeSet<&[String]> = BTreeSet::new();
+            for (leaf, value) in &key.cells {
+                let path = &slice.leaves[*leaf as usize].path;
+                for i in 1..=path.len() {
+                    prefixes.insert(&path[..i]);
+                }
+                *values.entry(*leaf).or_default().entry(*value).or_default() += stats.count;
+            }
+            for p in prefixes {
+                *presence.entry(p.to_vec()).or_default() += stats.count;
+            }
+        }
+        Members {
+            shapes,
+            calls,
+            presence,
+            values,
+        }
+    }
+
+    /// Where and when these calls were seen, redacted for the evidence.
+    fn sightings(&self) -> Sightings {
+        let mut seen = Sightings::default();
+        for (_, stats) in &self.shapes {
+            seen.sources
+                .extend(stats.sources.iter().map(|s| secrets::redact(s)));
+            seen.traces
+                .extend(stats.traces.iter().map(|s| secrets::redact(s)));
+            seen.first = earliest(seen.first, stats.first_seen);
+            seen.last = latest(seen.last, stats.last_seen);
+            seen.shadow_denied += stats.shadow_denied;
+        }
+        seen.traces.sort();
+        seen.traces.dedup();
+        seen.traces.truncate(3);
+        seen
+    }
+}
+
+#[derive(Default)]
+struct Sightings {
+    sources: BTreeSet<String>,
+    /// The first three distinct trace ids.
+    traces: Vec<String>,
+    first: Option<i64>,
+    last: Option<i64>,
+    shadow_denied: u64,
+}
+
+pub(super) struct BuiltRule {
+    pub(super) text: String,
+    /// `text` is already laid out exactly as cedar-policy-formatter would.
+    pub(super) formatted: bool,
+    /// The rule parsed, with its id, for replay.
+    pub(super) policy: Policy,
+    pub(super) evidence: RuleEvidence,
+}
+
+/// What walking the arguments yields for one rule.
+#[derive(Default)]
+struct Constraints {
+    /// The conjuncts of the rule's `when`, in argument order.
+    conditions: Vec<Doc>,
+    args: Vec<ArgEvidence>,
+    /// Arguments the rule requires to be absent.
+    absent: Vec<String>,
+}
+
+impl<'a> SliceDraft<'a> {
+    pub(super) fn new(agent: &'a str, tool: &'a str, slice: &'a Slice, risk: ToolRisk) -> SliceDraft<'a> {
+        SliceDraft {
+            agent,
+            tool,
+            slice,
+            risk,
+            leaf_by_path: slice
+                .leaves
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l.path.as_slice(), i as u32))
+                .collect(),
+        }
+    }
+}
+
+impl SliceDraft<'_> {
+    fn role(&self, name: &str, shapes: &[&Shape]) -> Role {
+        let sends_somewhere = shapes
+            .iter()
+            .any(|s| matches!(s, Shape::Url { .. } | Shape::Email { .. }));
+        let destination = risk::is_destination_name(name) || sends_somewhere;
+        let tight = (self.risk.side_effecting() && destination) || (self.risk.open_world && sends_somewhere);
+        if tight {
+            Role::Destination
+        } else {
+            Role::Parameter
+        }
+    }
+
+    /// Constrains every argument under `prefix`: absent ones are required to
+    /// stay absent, records are walked into, leaves go up the ladder.
+    fn walk(
+        &self,
+        members: &Members<'_>,
+        attrs: &BTreeMap<String, Attr>,
+        prefix: &mut Vec<String>,
+        t: &Thresholds,
+        out: &mut Constraints,
+    ) {
+        for (name, attr) in attrs {
+            prefix.push(name.clone());
+            let present = members.presence.get(prefix.as_slice()).copied().unwrap_or(0);
+            let always = present == members.calls;
+            if present == 0 {
+                out.conditions.push(Doc::Atom(format!("!({})", has_path(prefix))));
+                out.absent.push(prefix.join("."));
+            } else if let ArgType::Record(inner) = &attr.ty {
+                if always {
+                    out.conditions.push(Doc::Atom(has_path(prefix)));
+                }
+                self.walk(members, inner, prefix, t, out);
+            } else {
+                let (parts, arg) = self.leaf(members, name, &attr.ty, prefix, present, t);
+                if always {
+                    out.conditions.push(Doc::Atom(has_path(prefix)));
+                    out.conditions.extend(parts);
+                } else if !parts.is_empty() {
+                    out.conditions.push(Doc::If {
+                        guard: has_path(prefix),
+                        then: parts,
+                    });
+                }
+                out.args.push(arg);
+            }
+            prefix.pop();
+        }
+    }
+
+    /// One argument with a value: the ladder's condition as Cedar conjuncts,
+    /// and the evidence for it.
+    fn leaf(
+        &self,
+        members: &Members<'_>,
+        name: &str,
+        ty: &ArgType,
+        path: &[String],
+        present: u64,
+        t: &Thresholds,
+    ) -> (Vec<Doc>, ArgEvidence) {
+        let leaf_id = self.leaf_by_path[path];
+        let leaf = &self.slice.leaves[leaf_id as usize];
+        let entries = leaf.table.entries();
+        let used: Vec<(&Entry, u64)> = members.values[&leaf_id]
+            .iter()
+            .map(|(v, n)| (&entries[*v as usize], *n))
+            .collect();
+        let shapes: Vec<&Shape> = used.iter().map(|(e, _)| &e.shape).collect();
+        let role = self.role(name, &shapes);
+        let (distinct, exact) = leaf.distinct.estimate();
+        let input = LeafInput {
+            ty,
+            exact: leaf.table.is_exact(),
+            values: used,
+            calls: present,
+            distinct,
+            leaf_calls: leaf.calls,
+            secret_name: leaf.secret_name,
+            role,
+        };
+        let decision = ladder::decide(&input, t);
+        let evidence = ArgEvidence {
+            path: path.join("."),
+            role,
+            rung: decision.rung,
+            rung_label: decision.rung.label(),
+            condition: condition_summary(&decision.condition, ty),
+            reason: decision.reason.clone(),
+            distinct: if exact {
+                distinct.to_string()
+            } else {
+                format!("≈ {distinct}")
+            },
+            calls: present,
+            presence: if present == members.calls {
+                "always".into()
+            } else {
+                format!("{present} of {} calls", members.calls)
+            },
+            samples: samples(&input.values, leaf.secret_name),
+            unconstrained: decision.unconstrained,
+            secret: decision.secret,
+        };
+        (condition_docs(path, ty, &decision.condition), evidence)
+    }
+
+    pub(super) fn build(
+        &self,
+        id: &str,
+        server: &str,
+        members: &Members<'_>,
+        attrs: &BTreeMap<String, Attr>,
+        t: &Thresholds,
+    ) -> Result<BuiltRule, String> {
+        let mut constraints = Constraints::default();
+        self.walk(members, attrs, &mut Vec::new(), t, &mut constraints);
+        let head = format!(
+            "permit (\n  principal == Agent::{},\n  action == Action::{},\n  resource == McpServer::{}\n)",
+            quote(self.agent),
+            quote(self.tool),
+            quote(server)
+        );
+        let (core, formatted) = layout::rule(&head, &constraints.conditions);
+        let fingerprint = tokens::fingerprint(&core);
+        let text = format!(
+            "@id({})\n@{GENERATED_KEY}({})\n@{FINGERPRINT_KEY}(\"{fingerprint}\")\n{core}",
+            quote(id),
+            quote(GENERATED_VALUE),
+        );
+        let policy = Policy::parse(Some(PolicyId::new(id)), &text)
+            .map_err(|e| format!("{id}: drafted rule does not parse: {e}"))?;
+        Ok(BuiltRule {
+            text,
+            formatted,
+            policy,
+            evidence: self.evidence(id, server, fingerprint, members, constraints),
+        })
+    }
+
+    fn evidence(
+        &self,
+        id: &str,
+        server: &str,
+        fingerprint: String,
+        members: &Members<'_>,
+        constraints: Constraints,
+    ) -> RuleEvidence {
+        let seen = members.sightings();
+        let unconstrained = constraints
+            .args
+            .iter()
+            .filter(|a| a.unconstrained)
+            .map(|a| a.path.clone())
+            .collect();
+        RuleEvidence {
+            id: id.to_string(),
+            fingerprint,
+            tool: self.tool.to_string(),
+            server: server.to_string(),
+            risk: self.risk.clone(),
+            effect_label: self.risk.effect.label(),
+            calls: members.calls,
+            shapes: members.shapes.len(),
+            sources: seen.sources.into_iter().take(8).collect(),
+            first_seen: seen.first.map(rfc3339),
+            last_seen: seen.last.map(rfc3339),
+            shadow_denied: seen.shadow_denied,
+            traces: seen.traces,
+            args: constraints.args,
+            unconstrained,
+            absent: constraints.absent,
+        }
+    }
+}
+
+/// The three values most calls used, as the evidence shows them.
+fn samples(used: &[(&Entry, u64)], secret_name: bool) -> Vec<String> {
+    let mut by_count = used.to_vec();
+    by_count.sort_by(|a, b| {
+        b.1.cmp(&a.1)
+            .then_with(|| a.0.value.to_string().cmp(&b.0.value.to_string()))
+    });
+    by_count
+        .iter()
+        .take(3)
+        .map(|(e, _)| sample(&e.value, secret_name || e.shape == Shape::Secret))
+        .collect()
+}

@@ -1,0 +1,50 @@
+//! The schema a draft is checked against: the repository's schema, extended
+//! with the argument types the catalogue declares and the observations show.
+//! Types that contradict each other are reported, not guessed at.
+
+use crate::core::catalogue::Catalogue;
+use crate::core::schema::Schema;
+use crate::core::summary::Summary;
+use crate::core::types::{Attr, Inferred};
+use std::collections::BTreeMap;
+
+/// Extend the schema with the catalogue's and the observations' argument
+/// types; returns the type conflicts, worded for the evidence.
+pub(super) fn extend_schema(
+    schema: &mut Schema,
+    summary: &Summary,
+    catalogue: Option<&Catalogue>,
+) -> Vec<String> {
+    let mut conflicts = Vec::new();
+    let mut problems = Vec::new();
+    if let Some(catalogue) = catalogue {
+        for (name, tool) in &catalogue.tools {
+            conflicts.extend(schema.add_tool(name, &tool.args));
+        }
+    }
+    for (tool, types) in summary.tool_types() {
+        let mut attrs = BTreeMap::new();
+        for (name, inferred) in types {
+            match inferred.to_arg_type() {
+                Some(ty) => {
+                    attrs.insert(name, Attr { ty, required: false });
+                }
+                None if inferred == Inferred::Conflict => problems.push(format!(
+                    "{tool}: argument `{name}` was observed with incompatible types; calls carrying it cannot be represented"
+                )),
+                None => {}
+            }
+        }
+        conflicts.extend(schema.add_tool(&tool, &attrs));
+    }
+    problems.extend(conflicts.into_iter().map(|c| {
+        format!(
+            "{}: argument `{}` is {} in the schema but {} was observed; calls carrying it cannot be represented",
+            c.tool,
+            c.path.join("."),
+            c.schema_type,
+            c.observed
+        )
+    }));
+    problems
+}
