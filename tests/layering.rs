@@ -22,7 +22,10 @@ fn allowed() -> Layers {
         let imports = backticked(cells[cells.len() - 1]).into_iter().collect();
         layers.insert(part, imports);
     }
-    assert!(layers.len() > 5, "the table of parts was not found in ARCHITECTURE.md");
+    assert!(
+        layers.len() > 5,
+        "the table of parts was not found in ARCHITECTURE.md"
+    );
     layers
 }
 
@@ -82,13 +85,19 @@ fn every_import_is_an_edge_the_architecture_allows() {
     for file in &files {
         let Some(part) = part_of(file) else { continue };
         let Some(may) = layers.get(&part) else {
-            forbidden.push(format!("{}: part `{part}` has no row in ARCHITECTURE.md", file.display()));
+            forbidden.push(format!(
+                "{}: part `{part}` has no row in ARCHITECTURE.md",
+                file.display()
+            ));
             continue;
         };
         let text = std::fs::read_to_string(file).unwrap();
         // A `crate::{a, b}` group would hide its parts from the check.
         if text.contains("crate::{") {
-            forbidden.push(format!("{}: a `crate::{{…}}` group; import each part by name", file.display()));
+            forbidden.push(format!(
+                "{}: a `crate::{{…}}` group; import each part by name",
+                file.display()
+            ));
         }
         for import in imports(&text) {
             if import != part && !may.contains(&import) {
@@ -96,7 +105,11 @@ fn every_import_is_an_edge_the_architecture_allows() {
             }
         }
     }
-    assert!(forbidden.is_empty(), "edges ARCHITECTURE.md does not allow:\n{}", forbidden.join("\n"));
+    assert!(
+        forbidden.is_empty(),
+        "edges ARCHITECTURE.md does not allow:\n{}",
+        forbidden.join("\n")
+    );
 }
 
 #[test]
@@ -104,7 +117,10 @@ fn the_layers_have_no_cycle_and_name_only_known_parts() {
     let layers = allowed();
     for (part, may) in &layers {
         for import in may {
-            assert!(layers.contains_key(import), "`{part}` may import `{import}`, which has no row");
+            assert!(
+                layers.contains_key(import),
+                "`{part}` may import `{import}`, which has no row"
+            );
         }
     }
     // Repeatedly take the parts whose imports are all taken: a cycle leaves some behind.
@@ -112,10 +128,19 @@ fn the_layers_have_no_cycle_and_name_only_known_parts() {
     while placed.len() < layers.len() {
         let next: Vec<&str> = layers
             .iter()
-            .filter(|(part, may)| !placed.contains(part.as_str()) && may.iter().all(|m| placed.contains(m.as_str())))
+            .filter(|(part, may)| {
+                !placed.contains(part.as_str()) && may.iter().all(|m| placed.contains(m.as_str()))
+            })
             .map(|(part, _)| part.as_str())
             .collect();
-        assert!(!next.is_empty(), "a cycle among: {:?}", layers.keys().filter(|p| !placed.contains(p.as_str())).collect::<Vec<_>>());
+        assert!(
+            !next.is_empty(),
+            "a cycle among: {:?}",
+            layers
+                .keys()
+                .filter(|p| !placed.contains(p.as_str()))
+                .collect::<Vec<_>>()
+        );
         placed.extend(next);
     }
 }
@@ -124,14 +149,26 @@ fn the_layers_have_no_cycle_and_name_only_known_parts() {
 fn core_does_no_io() {
     let mut files = Vec::new();
     rust_files(&root().join("src/core"), &mut files);
-    let io = ["std::fs", "std::net", "tokio", "git2", "SystemTime", "Instant::now", "std::env", "std::process"];
+    let io = [
+        "std::fs",
+        "std::net",
+        "tokio",
+        "git2",
+        "SystemTime",
+        "Instant::now",
+        "std::env",
+        "std::process",
+    ];
     let mut found = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
         // Unit tests may read fixtures.
         let code = text.split("#[cfg(test)]").next().unwrap_or_default();
         for word in io {
-            if code.lines().any(|l| !l.trim_start().starts_with("//") && l.contains(word)) {
+            if code
+                .lines()
+                .any(|l| !l.trim_start().starts_with("//") && l.contains(word))
+            {
                 found.push(format!("{}: {word}", file.display()));
             }
         }
@@ -141,7 +178,8 @@ fn core_does_no_io() {
 
 #[test]
 fn the_parser_sees_imports_in_all_their_forms() {
-    let text = "use crate::core::x;\nlet a = crate::clock::now(); // crate::serve\nuse shadowdraft_crate::y;\n";
+    let text =
+        "use crate::core::x;\nlet a = crate::clock::now(); // crate::serve\nuse shadowdraft_crate::y;\n";
     let found = imports(text);
     assert_eq!(found, BTreeSet::from(["core".to_string(), "clock".to_string()]));
 }

@@ -7,28 +7,27 @@
 mod common;
 
 use common::git_bridge::git;
-use common::http::{eventually, get, request};
+use common::http::request;
 use common::rig::*;
 use serde_json::json;
 use shadowdraft::core::check::check;
-use shadowdraft::serve as server;
+
+fn branch() -> String {
+    format!("shadowdraft/{AGENT}")
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn observations_become_one_pull_request_that_updates_and_respects_human_commits() {
+async fn a_batch_becomes_one_pull_request_with_evidence_reviewers_and_a_check() {
     let rig = Rig::new();
-    let running = server::start(rig.settings()).await.unwrap();
-    let branch = format!("shadowdraft/{AGENT}");
-
-    // 1. A batch → exactly one PR with the evidence, labels, reviewers and a check run.
-    let first = batch(emails(12));
-    let reply = post(&running, &first, Some("batch-1")).await;
+    let bot = rig.bot().await;
+    let calls = emails(12);
+    let reply = bot.observe_keyed("batch-1", calls.clone()).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
-    eventually(30, "a PR", || {
-        rig.github.pulls().len() == 1 && queue_empty(&running)
-    })
-    .await;
+    bot.idle().await;
+
+    assert_eq!(rig.github.pulls().len(), 1);
     let pr = rig.github.pull(1).unwrap();
-    assert_eq!(pr.head, branch);
+    assert_eq!(pr.head, branch());
     assert_eq!(pr.base, "main");
     assert!(pr.body.contains("| argument | role | rung |"), "{}", pr.body);
     assert!(pr.body.contains("<!-- shadowdraft:begin -->"));
@@ -36,7 +35,7 @@ async fn observations_become_one_pull_request_that_updates_and_respects_human_co
     assert!(pr.labels.contains(&"shadowdraft".to_string()));
     assert_eq!(pr.reviewers, vec!["alice".to_string()]);
     assert_eq!(pr.teams, vec!["security".to_string()]);
-    let head = rig.tip(&branch);
+    let head = rig.tip(&branch());
     let runs = rig.github.check_runs();
     assert!(
         runs.iter().any(|r| r.name == "shadowdraft/verify"
@@ -45,141 +44,156 @@ async fn observations_become_one_pull_request_that_updates_and_respects_human_co
         "{runs:?}"
     );
     // The branch holds policy that `shadowdraft check` passes for the observed calls.
-    let report = check(&rig.files_at(&branch), Some(&summary_of(&first)));
+    let report = check(&rig.files_at(&branch()), Some(&summary_of(&batch(calls))));
     assert!(report.passed(), "{report:?}");
     // The bot never wrote main.
     assert_eq!(
         git(&rig.bare, &["log", "--format=%s", "main"]).unwrap(),
         "Initial policies"
     );
-
-    // 2. A retried batch counts once; a new batch updates the same PR.
-    let again = post(&running, &first, Some("batch-1")).await;
-    assert_eq!(again.status, 200);
-    assert_eq!(again.json()["duplicate"], true);
-    let second = batch(json!([
-        {"agent": AGENT, "tool": "search_docs", "server": "docs", "args": {"query": "refund policy"}}
-    ]));
-    assert_eq!(post(&running, &second, Some("batch-2")).await.status, 202);
-    eventually(30, "the PR updated", || {
-        rig.github.pull(1).unwrap().body.contains("search_docs") && queue_empty(&running)
-    })
-    .await;
-    assert_eq!(rig.github.pulls().len(), 1, "never a second PR");
-    assert_eq!(rig.github.count("POST", "/repos/acme/agent-policies/pulls"), 1);
-    assert_ne!(rig.tip(&branch), head, "the branch moved to the new draft");
-
-    // 3. A person pushes to the branch: the bot stops rewriting it and comments instead.
-    let work = rig.dir.path().join("work");
-    let token = rig.github.tokens_issued().last().unwrap().token.clone();
-    let url = rig.bridge.authed_url("policies", &token);
-    git(
-        rig.dir.path(),
-        &[
-            "clone",
-            "--quiet",
-            "--branch",
-            &branch,
-            &url,
-            work.to_str().unwrap(),
-        ],
-    )
-    .unwrap();
-    let file = work.join(format!("policies/agents/{AGENT}.cedar"));
-    let tightened = std::fs::read_to_string(&file).unwrap() + "\n// reviewed by alice\n";
-    std::fs::write(&file, tightened).unwrap();
-    git(&work, &["commit", "--quiet", "-am", "Tighten send_email"]).unwrap();
-    git(&work, &["push", "--quiet", "origin", &branch]).unwrap();
-    let human_tip = rig.tip(&branch);
-
-    let third = batch(json!([
-        {"agent": AGENT, "tool": "create_ticket", "server": "zendesk", "args": {"title": "Printer on fire", "priority": 2}}
-    ]));
-    assert_eq!(post(&running, &third, Some("batch-3")).await.status, 202);
-    eventually(30, "an evidence comment", || {
-        rig.github
-            .comments(1)
-            .iter()
-            .any(|c| c.body.contains("create_ticket"))
-            && queue_empty(&running)
-    })
-    .await;
-    assert_eq!(rig.tip(&branch), human_tip, "the human commit is not overwritten");
-    let comments = rig.github.comments(1);
-    assert_eq!(comments.len(), 1);
-    assert!(comments[0].body.contains("Test Author"), "{}", comments[0].body);
-
-    // The same evidence again does not comment twice.
-    running.app.ctx.store.lock().unwrap().queue(AGENT, 0).unwrap();
-    running.app.ctx.wake.notify_one();
-    eventually(30, "the job ran", || queue_empty(&running)).await;
-    assert_eq!(rig.github.comments(1).len(), 1);
-
-    let listed = get(&format!("http://{}/v1/proposals", running.addr)).await.json();
-    assert_eq!(listed["proposals"][0]["agent"], AGENT);
-    assert_eq!(listed["proposals"][0]["pull_request"]["number"], 1);
-    let metrics = get(&format!("http://{}/metrics", running.addr)).await.body;
-    assert!(metrics.contains("shadowdraft_prs_opened_total 1\n"), "{metrics}");
-    assert!(
-        metrics.contains("shadowdraft_batches_duplicate_total 1\n"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("shadowdraft_calls_ingested_total 14\n"),
-        "{metrics}"
-    );
-    running.stop().await;
+    let status = bot.agent(AGENT).await;
+    assert_eq!(status["proposal"]["number"], 1);
+    assert_eq!(status["calls_in_window"], 12);
+    assert_eq!(bot.metric("shadowdraft_prs_opened_total").await, Some(1.0));
+    bot.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn github_failures_are_retried_and_a_queued_job_survives_a_restart() {
+async fn a_retried_batch_counts_once_and_new_evidence_updates_the_same_pull_request() {
+    let rig = Rig::new();
+    let bot = rig.bot().await;
+    assert_eq!(bot.observe_keyed("batch-1", emails(12)).await.status, 202);
+    bot.idle().await;
+    let head = rig.tip(&branch());
+
+    let again = bot.observe_keyed("batch-1", emails(12)).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json()["duplicate"], true);
+    let search = json!([{"agent": AGENT, "tool": "search_docs", "server": "docs", "args": {"query": "refund policy"}}]);
+    assert_eq!(bot.observe_keyed("batch-2", search).await.status, 202);
+    bot.idle().await;
+
+    assert!(rig.github.pull(1).unwrap().body.contains("search_docs"));
+    assert_eq!(rig.github.pulls().len(), 1, "never a second PR");
+    assert_eq!(rig.github.count("POST", "/repos/acme/agent-policies/pulls"), 1);
+    assert_ne!(rig.tip(&branch()), head, "the branch moved to the new draft");
+    assert_eq!(bot.metric("shadowdraft_batches_duplicate_total").await, Some(1.0));
+    assert_eq!(bot.metric("shadowdraft_calls_ingested_total").await, Some(13.0));
+    assert_eq!(bot.metric("shadowdraft_prs_updated_total").await, Some(1.0));
+    let listed = request("GET", &bot.url("/v1/proposals"), &[], Vec::new())
+        .await
+        .json();
+    assert_eq!(listed["proposals"][0]["agent"], AGENT);
+    assert_eq!(listed["proposals"][0]["pull_request"]["number"], 1);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_a_person_pushes_to_the_branch_the_bot_comments_instead_and_only_once() {
+    let rig = Rig::new();
+    let bot = rig.bot().await;
+    assert_eq!(bot.observe(emails(3)).await.status, 202);
+    bot.idle().await;
+    let file = format!("policies/agents/{AGENT}.cedar");
+    let human_tip = rig.commit_on(&branch(), &file, "\n// reviewed by alice\n", "Tighten send_email");
+
+    let ticket = json!([{"agent": AGENT, "tool": "create_ticket", "server": "zendesk",
+                         "args": {"title": "Printer on fire", "priority": 2}}]);
+    assert_eq!(bot.observe(ticket).await.status, 202);
+    bot.idle().await;
+    assert_eq!(
+        rig.tip(&branch()),
+        human_tip,
+        "the human commit is not overwritten"
+    );
+    let comments = rig.replies(1);
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0].contains("create_ticket") && comments[0].contains("Test Author"),
+        "{}",
+        comments[0]
+    );
+
+    // The base branch moved (GitHub says so): a redraft with the same evidence comments no more.
+    assert_eq!(bot.pushed("main").await.status, 202);
+    bot.idle().await;
+    assert_eq!(rig.replies(1).len(), 1);
+    assert_eq!(bot.metric("shadowdraft_comments_total").await, Some(1.0));
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_to_main_redrafts_open_proposals_on_the_new_base() {
+    let rig = Rig::new();
+    let bot = rig.bot().await;
+    assert_eq!(bot.observe(emails(3)).await.status, 202);
+    bot.idle().await;
+    let base_before = rig.tip("main");
+    let main = rig.commit_on("main", "README.md", "More about the policies.\n", "Docs");
+    assert_ne!(main, base_before);
+    assert_eq!(bot.pushed("main").await.status, 202);
+    bot.idle().await;
+    let parent = git(&rig.bare, &["rev-parse", &format!("{}^", branch())]).unwrap();
+    assert_eq!(parent, main, "the proposal was rebuilt on the new main");
+    assert_eq!(rig.github.pulls().len(), 1);
+    // A push to another branch changes nothing.
+    let tip = rig.tip(&branch());
+    assert_eq!(bot.pushed("feature").await.status, 202);
+    bot.idle().await;
+    assert_eq!(rig.tip(&branch()), tip);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_github_fails_stays_queued_and_lands_after_a_restart() {
     let rig = Rig::new();
     // GitHub fails every attempt of the first job (the client tries 4 times).
     rig.github
         .fail_next("POST /repos/acme/agent-policies/pulls", 502, None, 4);
-    let running = server::start(rig.settings()).await.unwrap();
-    assert_eq!(post(&running, &batch(emails(3)), None).await.status, 202);
-    eventually(30, "the job to fail", || {
-        running.app.ctx.metrics.jobs_failed() == 1
-    })
-    .await;
+    let bot = rig.bot().await;
+    assert_eq!(bot.observe(emails(3)).await.status, 202);
+    bot.idle().await;
+    assert_eq!(bot.metric("shadowdraft_jobs_failed_total").await, Some(1.0));
     assert!(rig.github.pulls().is_empty());
-    assert!(!queue_empty(&running), "the failed job stays queued");
-    let metrics = get(&format!("http://{}/metrics", running.addr)).await.body;
+    let status = bot.agent(AGENT).await;
     assert!(
-        metrics.contains("shadowdraft_github_errors_total{status=\"502\"} 4\n"),
-        "{metrics}"
+        status["job"]["last_error"].as_str().unwrap().contains("502"),
+        "the failed job stays queued with its error: {status}"
     );
-    running.stop().await;
+    assert_eq!(
+        bot.metric("shadowdraft_github_errors_total{status=\"502\"}")
+            .await,
+        Some(4.0)
+    );
+    bot.stop().await;
 
     // Restart on the same data: the queued job runs and lands exactly one PR.
-    let running = server::start(rig.settings()).await.unwrap();
-    eventually(30, "the PR after restart", || {
-        rig.github.pulls().len() == 1 && queue_empty(&running)
-    })
-    .await;
+    let bot = rig.bot().await;
+    // The failed job waits out its backoff (5 s) before it is due again.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    bot.idle().await;
     assert_eq!(rig.github.pulls().len(), 1);
-    running.stop().await;
+    assert!(bot.agent(AGENT).await["job"].is_null(), "nothing left queued");
+    bot.stop().await;
+}
 
-    // A 502 that GitHub sends after creating the PR is not a reason for a second PR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_502_sent_after_github_created_the_pull_request_makes_no_second_one() {
     let rig = Rig::new();
     rig.github
         .fail_next_after_processing("POST /repos/acme/agent-policies/pulls", 502, 1);
-    let running = server::start(rig.settings()).await.unwrap();
-    assert_eq!(post(&running, &batch(emails(2)), None).await.status, 202);
-    eventually(30, "one PR", || {
-        rig.github.pulls().len() == 1 && queue_empty(&running)
-    })
-    .await;
+    let bot = rig.bot().await;
+    assert_eq!(bot.observe(emails(2)).await.status, 202);
+    bot.idle().await;
     assert_eq!(rig.github.pulls().len(), 1);
-    running.stop().await;
+    bot.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_precise_errors_and_lose_nothing() {
     let rig = Rig::new();
-    let running = server::start(rig.settings()).await.unwrap();
-    let url = format!("http://{}/v1/observations", running.addr);
+    let bot = rig.bot().await;
+    let url = bot.url("/v1/observations");
     let good = batch(emails(1)).to_string().into_bytes();
 
     let missing = request("POST", &url, &[], good.clone()).await;
@@ -237,11 +251,14 @@ async fn bad_requests_get_precise_errors_and_lose_nothing() {
     assert_eq!(reply.status, 400);
 
     // Nothing was stored by the refused requests, and a valid one still goes through.
-    assert_eq!(running.app.ctx.metrics.calls_ingested(), 0);
+    assert_eq!(bot.metric("shadowdraft_calls_ingested_total").await, Some(0.0));
     let reply = request("POST", &url, &[("authorization", &auth)], good).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
-    assert_eq!(running.app.ctx.metrics.calls_ingested(), 1);
-    running.stop().await;
+    assert_eq!(bot.metric("shadowdraft_calls_ingested_total").await, Some(1.0));
+    // The agent status needs a token too.
+    let anonymous = request("GET", &bot.url(&format!("/v1/agents/{AGENT}")), &[], Vec::new()).await;
+    assert_eq!(anonymous.status, 401);
+    bot.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,17 +267,14 @@ async fn accepted_batches_survive_a_restart_without_a_checkpoint() {
     let mut settings = rig.settings();
     // Keep the job from running so only the store carries the batch over.
     settings.drafting.debounce_seconds = 3_600;
-    let running = server::start(settings.clone()).await.unwrap();
-    assert_eq!(post(&running, &batch(emails(5)), Some("k")).await.status, 202);
-    running.stop().await;
-    let running = server::start(settings).await.unwrap();
-    let summary = {
-        let span = shadowdraft::core::window::span(shadowdraft::clock::now(), 14);
-        running.app.ctx.window.lock().unwrap().summary(AGENT, span)
-    };
-    assert_eq!(summary.calls, 5);
-    // The retry after the restart is still recognised.
-    assert_eq!(post(&running, &batch(emails(5)), Some("k")).await.status, 200);
-    assert_eq!(running.app.ctx.store.lock().unwrap().queue_depth().unwrap(), 1);
-    running.stop().await;
+    let bot = rig.bot_with(settings.clone()).await;
+    assert_eq!(bot.observe_keyed("k", emails(5)).await.status, 202);
+    bot.stop().await;
+    let bot = rig.bot_with(settings).await;
+    let status = bot.agent(AGENT).await;
+    assert_eq!(status["calls_in_window"], 5);
+    // The retry after the restart is still recognised, and the job is still queued.
+    assert_eq!(bot.observe_keyed("k", emails(5)).await.status, 200);
+    assert!(bot.agent(AGENT).await["job"].is_object());
+    bot.stop().await;
 }

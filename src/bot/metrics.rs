@@ -38,6 +38,8 @@ pub struct Gauges {
     pub github_errors: BTreeMap<u16, u64>,
     /// Enforcement nodes that reported: (node, policy commit, last report, Unix seconds).
     pub nodes: Vec<(String, String, i64)>,
+    /// GitHub App installations (from webhooks) that serve the policy repository.
+    pub installations: Option<usize>,
 }
 
 impl Metrics {
@@ -189,6 +191,12 @@ impl Metrics {
                 label(node)
             );
         }
+        if let Some(serving) = gauges.installations {
+            let _ = writeln!(
+                out,
+                "# HELP shadowdraft_installations_serving_repository App installations, as webhooks reported them, that serve the policy repository.\n# TYPE shadowdraft_installations_serving_repository gauge\nshadowdraft_installations_serving_repository {serving}"
+            );
+        }
         let h = self.latency.lock().expect("metrics lock");
         let name = "shadowdraft_job_duration_seconds";
         let _ = writeln!(
@@ -228,6 +236,7 @@ mod tests {
             shapes_in_window: 7,
             github_errors: BTreeMap::from([(502, 1)]),
             nodes: vec![("node \"1\"".into(), "abc".into(), 7)],
+            installations: None,
         });
         assert!(
             text.contains("shadowdraft_node_policy_commit{node=\"node \\\"1\\\"\",commit=\"abc\"} 1\n"),

@@ -78,18 +78,13 @@ pub async fn run(running: &Running) -> anyhow::Result<()> {
         agents.len()
     );
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let queued = app.ctx.store.lock().expect("store lock").queue_depth()?;
-        if queued == 0 {
-            break;
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("{queued} agents are still waiting to be drafted after 2 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    if tokio::time::timeout(Duration::from_secs(120), running.idle())
+        .await
+        .is_err()
+    {
+        bail!("the agents are still being drafted after 2 minutes");
     }
-    let proposals = app.ctx.store.lock().expect("store lock").local_pulls()?;
+    let proposals = app.ctx.store().local_pulls()?;
     println!("\nProposals (GET http://{}/v1/proposals):", running.addr);
     for p in &proposals {
         println!(

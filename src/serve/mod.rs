@@ -48,6 +48,7 @@ pub fn router(app: Arc<App>) -> Router {
             post(webhook::receive).layer(DefaultBodyLimit::max(WEBHOOK_MAX_BODY)),
         )
         .route("/v1/proposals", get(status::proposals))
+        .route("/v1/agents/{agent}", get(status::agent))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(status::metrics))
         .with_state(app)

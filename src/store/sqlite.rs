@@ -292,6 +292,26 @@ impl Store {
         Ok(())
     }
 
+    /// The agent's queued job and the error of its last attempt, if it is queued.
+    pub fn job(&self, agent: &str) -> anyhow::Result<Option<(Job, Option<String>)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT agent, due_at, generation, attempts, last_error FROM jobs WHERE agent = ?1",
+                [agent],
+                |r| {
+                    let job = Job {
+                        agent: r.get(0)?,
+                        due_at: r.get(1)?,
+                        generation: r.get(2)?,
+                        attempts: r.get(3)?,
+                    };
+                    Ok((job, r.get(4)?))
+                },
+            )
+            .optional()?)
+    }
+
     pub fn queue_depth(&self) -> anyhow::Result<i64> {
         Ok(self
             .conn
@@ -553,6 +573,17 @@ impl Store {
         Ok(text
             .map(|t| t.lines().map(str::to_string).collect())
             .unwrap_or_default())
+    }
+
+    /// Installations the bot heard of that list `repository` (`owner/name`).
+    pub fn installations_serving(&self, repository: &str) -> anyhow::Result<usize> {
+        let mut stmt = self.conn.prepare("SELECT repositories FROM installations")?;
+        let lists = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut serving = 0;
+        for list in lists {
+            serving += list?.lines().any(|r| r.eq_ignore_ascii_case(repository)) as usize;
+        }
+        Ok(serving)
     }
 
     /// Nodes that reported since `since`: (node, policy commit, last seen).

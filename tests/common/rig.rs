@@ -1,10 +1,13 @@
 //! A whole deployment for tests: a bare policy repository behind `git
-//! http-backend`, the fake GitHub, and `shadowdraft serve` settings wired to
-//! them, with helpers to post observations and deliver signed webhooks.
+//! http-backend`, the fake GitHub, and `shadowdraft serve` wired to them.
+//! [`Bot`] is driven the way its users drive it: nodes post observations,
+//! reviewers comment, close and merge (signed webhooks as GitHub sends them),
+//! and tests read what the bot did on the fake GitHub, the repository and its
+//! HTTP surface, never its internals.
 
 use super::fake_github::{key, FakeGitHub};
 use super::git_bridge::{git, init_bare, GitBridge};
-use super::http::{request, Reply};
+use super::http::{get, request, Reply};
 use serde_json::{json, Value};
 use shadowdraft::config::{Config, Settings};
 use shadowdraft::core::observation::{parse_batch, Origin};
@@ -12,6 +15,7 @@ use shadowdraft::core::policies::RepoFiles;
 use shadowdraft::core::summary::Summary;
 use shadowdraft::serve::Running;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub const WEBHOOK_SECRET: &str = "webhook-secret-for-tests";
 pub const SECRET: &str = "test-ingest-secret-that-is-32-bytes-long";
@@ -116,6 +120,200 @@ drafting:
     pub fn tip(&self, branch: &str) -> String {
         git(&self.bare, &["rev-parse", branch]).unwrap()
     }
+
+    /// Start `shadowdraft serve` on this rig's settings.
+    pub async fn bot(&self) -> Bot<'_> {
+        self.bot_with(self.settings()).await
+    }
+
+    pub async fn bot_with(&self, settings: Settings) -> Bot<'_> {
+        Bot {
+            rig: self,
+            running: shadowdraft::serve::start(settings).await.expect("the bot starts"),
+            deliveries: AtomicU64::new(0),
+        }
+    }
+
+    /// Pull requests open on the fake GitHub.
+    pub fn open_pulls(&self) -> usize {
+        self.github.pulls().iter().filter(|p| p.state == "open").count()
+    }
+
+    /// Comment bodies on a pull request, oldest first.
+    pub fn replies(&self, number: u64) -> Vec<String> {
+        self.github.comments(number).into_iter().map(|c| c.body).collect()
+    }
+
+    /// Someone with push access commits `text` on top of `branch`'s `path`.
+    pub fn commit_on(&self, branch: &str, path: &str, text: &str, message: &str) -> String {
+        let work = self.dir.path().join(format!("work-{}", self.tip(branch)));
+        let token = self
+            .github
+            .tokens_issued()
+            .last()
+            .expect("a token was issued")
+            .token
+            .clone();
+        let url = self.bridge.authed_url("policies", &token);
+        git(
+            self.dir.path(),
+            &[
+                "clone",
+                "--quiet",
+                "--branch",
+                branch,
+                &url,
+                work.to_str().unwrap(),
+            ],
+        )
+        .unwrap();
+        let file = work.join(path);
+        let before = std::fs::read_to_string(&file).unwrap_or_default();
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, before + text).unwrap();
+        git(&work, &["add", path]).unwrap();
+        git(&work, &["commit", "--quiet", "-m", message]).unwrap();
+        git(&work, &["push", "--quiet", "origin", branch]).unwrap();
+        self.tip(branch)
+    }
+}
+
+/// A running bot and the people around it.
+pub struct Bot<'r> {
+    pub rig: &'r Rig,
+    pub running: Running,
+    deliveries: AtomicU64,
+}
+
+impl Bot<'_> {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.running.addr)
+    }
+
+    /// A node posts these calls as one batch.
+    pub async fn observe(&self, calls: Value) -> Reply {
+        post(&self.running, &batch(calls), None).await
+    }
+
+    /// … with an `Idempotency-Key`.
+    pub async fn observe_keyed(&self, key: &str, calls: Value) -> Reply {
+        post(&self.running, &batch(calls), Some(key)).await
+    }
+
+    /// A node posts this whole `ObservationBatch`.
+    pub async fn report(&self, body: &Value) -> Reply {
+        post(&self.running, body, None).await
+    }
+
+    /// Wait until the bot has done everything it was given.
+    pub async fn idle(&self) {
+        self.running.idle().await
+    }
+
+    /// GitHub delivers a signed webhook; a fresh delivery id each time.
+    pub async fn deliver(&self, event: &str, payload: &Value) -> Reply {
+        let n = self.deliveries.fetch_add(1, Ordering::SeqCst);
+        deliver(&self.running, event, &format!("delivery-{n}"), payload).await
+    }
+
+    /// GitHub delivers it again, with the same delivery id.
+    pub async fn redeliver(&self, event: &str, delivery: &str, payload: &Value) -> Reply {
+        deliver(&self.running, event, delivery, payload).await
+    }
+
+    /// `user` comments `text` on pull request `number`.
+    pub async fn comment_as(&self, user: &str, number: u64, text: &str) -> Reply {
+        self.deliver("issue_comment", &comment(number, user, text)).await
+    }
+
+    /// `user` submits a review with `text` on pull request `number`.
+    pub async fn review_as(&self, user: &str, number: u64, text: &str) -> Reply {
+        let mut p = example("pull_request_review.submitted.json");
+        p["pull_request"]["number"] = json!(number);
+        p["pull_request"]["head"]["ref"] = json!(format!("shadowdraft/{AGENT}"));
+        p["review"]["body"] = json!(text);
+        p["review"]["user"]["login"] = json!(user);
+        p["review"]["user"]["type"] = json!("User");
+        p["repository"]["full_name"] = json!("acme/agent-policies");
+        self.deliver("pull_request_review", &p).await
+    }
+
+    /// `user` comments `text` on a line of pull request `number`'s diff.
+    pub async fn review_comment_as(&self, user: &str, number: u64, text: &str) -> Reply {
+        let mut p = example("pull_request_review_comment.created.json");
+        p["pull_request"]["number"] = json!(number);
+        p["pull_request"]["head"]["ref"] = json!(format!("shadowdraft/{AGENT}"));
+        p["comment"]["body"] = json!(text);
+        p["comment"]["user"]["login"] = json!(user);
+        p["comment"]["user"]["type"] = json!("User");
+        p["repository"]["full_name"] = json!("acme/agent-policies");
+        self.deliver("pull_request_review_comment", &p).await
+    }
+
+    /// A reviewer closes pull request `number` without merging; GitHub tells the bot.
+    pub async fn close(&self, number: u64) -> Reply {
+        self.rig.github.close(number);
+        self.deliver("pull_request", &closed(number, false)).await
+    }
+
+    /// A reviewer merges pull request `number`; GitHub tells the bot. Returns the merge commit.
+    pub async fn merge(&self, number: u64) -> String {
+        let merged = self.rig.github.merge(number).expect("the fake GitHub merges");
+        let mut event = closed(number, true);
+        event["pull_request"]["merge_commit_sha"] = json!(merged);
+        let reply = self.deliver("pull_request", &event).await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        merged
+    }
+
+    /// GitHub says `branch` was pushed.
+    pub async fn pushed(&self, branch: &str) -> Reply {
+        let mut push = example("push.json");
+        push["ref"] = json!(format!("refs/heads/{branch}"));
+        push["repository"]["full_name"] = json!("acme/agent-policies");
+        self.deliver("push", &push).await
+    }
+
+    /// `GET /v1/agents/{agent}`: what the bot knows about one agent.
+    pub async fn agent(&self, agent: &str) -> Value {
+        let auth = format!("Bearer {}", token());
+        let reply = request(
+            "GET",
+            &self.url(&format!("/v1/agents/{agent}")),
+            &[("authorization", &auth)],
+            Vec::new(),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.json()
+    }
+
+    pub async fn metrics(&self) -> String {
+        get(&self.url("/metrics")).await.body
+    }
+
+    /// The value of one metric line (name with labels), if present.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        self.metrics().await.lines().find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .map(|v| v.parse().unwrap())
+        })
+    }
+
+    pub async fn stop(self) {
+        self.running.stop().await
+    }
+}
+
+/// Expect the last reply on pull request `number` to contain `text`.
+pub fn assert_replied(rig: &Rig, number: u64, text: &str) {
+    let replies = rig.replies(number);
+    let last = replies.last().unwrap_or_else(|| panic!("no reply on #{number}"));
+    assert!(
+        last.contains(text),
+        "the last reply on #{number} does not say {text:?}:\n{last}"
+    );
 }
 
 pub fn token() -> String {
@@ -163,10 +361,6 @@ pub fn summary_of(body: &Value) -> Summary {
     summary
 }
 
-pub fn queue_empty(running: &Running) -> bool {
-    running.app.ctx.store.lock().unwrap().queue_depth().unwrap() == 0
-}
-
 /// Deliver a webhook as GitHub does: signed with the current secret.
 pub async fn deliver(running: &Running, event: &str, delivery: &str, payload: &Value) -> Reply {
     let body = payload.to_string().into_bytes();
@@ -212,10 +406,4 @@ pub fn comment(number: u64, user: &str, body: &str) -> Value {
     p["comment"]["user"]["type"] = json!("User");
     p["repository"]["full_name"] = json!("acme/agent-policies");
     p
-}
-
-/// Nothing waiting: no delivery and no drafting job.
-pub fn settled(running: &Running) -> bool {
-    let store = running.app.ctx.store.lock().unwrap();
-    store.next_event_due().unwrap().is_none() && store.queue_depth().unwrap() == 0
 }
