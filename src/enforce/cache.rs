@@ -8,7 +8,7 @@
 //! with it.
 
 use super::authzen::Query;
-use super::Outcome;
+use super::Decision;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 use std::sync::Mutex;
@@ -18,7 +18,7 @@ const CAPACITY: usize = 65_536;
 
 #[derive(Default)]
 pub struct DecisionCache {
-    entries: Mutex<HashMap<String, Outcome>>,
+    entries: Mutex<HashMap<String, Decision>>,
 }
 
 impl DecisionCache {
@@ -40,11 +40,11 @@ impl DecisionCache {
         key
     }
 
-    pub fn get(&self, key: &str) -> Option<Outcome> {
+    pub fn get(&self, key: &str) -> Option<Decision> {
         self.entries.lock().expect("cache lock").get(key).cloned()
     }
 
-    pub fn put(&self, key: String, outcome: &Outcome) {
+    pub fn put(&self, key: String, outcome: &Decision) {
         let mut entries = self.entries.lock().expect("cache lock");
         if entries.len() >= CAPACITY {
             entries.clear();

@@ -78,14 +78,14 @@ pub struct Node {
 
 /// What the policy says about one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub struct Decision {
     pub allowed: bool,
     pub determining: Vec<String>,
     pub reason: Option<String>,
 }
 
-fn deny(reason: String) -> Outcome {
-    Outcome {
+fn deny(reason: String) -> Decision {
+    Decision {
         allowed: false,
         determining: Vec::new(),
         reason: Some(reason),
@@ -93,7 +93,7 @@ fn deny(reason: String) -> Outcome {
 }
 
 /// Decide one call against `enforced` (`None`: nothing loaded yet, deny).
-pub fn decide(enforced: Option<&Enforced>, query: &Query) -> Outcome {
+pub fn decide(enforced: Option<&Enforced>, query: &Query) -> Decision {
     let Some(enforced) = enforced else {
         return deny("no policy has loaded yet: denying until one does".into());
     };
@@ -117,7 +117,7 @@ pub fn decide(enforced: Option<&Enforced>, query: &Query) -> Outcome {
 }
 
 /// Map the call to a Cedar request and authorize it on its slice.
-fn evaluate(enforced: &Enforced, set: &cedar_policy::PolicySet, query: &Query) -> Outcome {
+fn evaluate(enforced: &Enforced, set: &cedar_policy::PolicySet, query: &Query) -> Decision {
     let request = match mapping::request(
         &query.agent,
         &query.tool,
@@ -138,7 +138,7 @@ fn evaluate(enforced: &Enforced, set: &cedar_policy::PolicySet, query: &Query) -
     } else {
         Some("no rule allows it".into())
     };
-    Outcome {
+    Decision {
         allowed: verdict.allowed,
         determining: verdict.determining,
         reason,

@@ -7,7 +7,7 @@
 //! 2. the drafted rules pass strict validation against the extended schema.
 
 use super::parallel::in_parallel;
-use super::slice::{Outcome, SliceJob};
+use super::slice::{ShapeDecision, SliceJob};
 use crate::core::policies::{Policies, Rule};
 use crate::core::projection;
 use crate::core::schema::{Schema, SchemaError};
@@ -29,7 +29,7 @@ impl SliceJob<'_> {
         let mut problems = Vec::new();
         for members in projection::group(self.slice, &gap_keys, draft_reads) {
             let key = gap_keys[members[0]];
-            if !matches!(self.decide_shape(key, with_draft), Ok(Outcome::Allowed(_))) {
+            if !matches!(self.decide_shape(key, with_draft), Ok(ShapeDecision::Allowed(_))) {
                 let args = Value::Object(self.slice.representatives(key).remove(0));
                 problems.push(format!(
                     "replay: {} calling {} with {} is still denied",

@@ -34,7 +34,7 @@ use gather::Gathered;
 use invariants::validate;
 use parallel::in_parallel;
 use schema_extension::extend_schema;
-use slice::{draft_slice, Context};
+use slice::{draft_slice, Drafting};
 use std::collections::BTreeMap;
 
 /// What a draft is made from.
@@ -102,7 +102,7 @@ pub fn draft_remembering(input: &DraftInput<'_>, rejected: &Rejections) -> Resul
     let type_conflicts = extend_schema(&mut schema, input.summary, input.catalogue);
 
     let slices = input.summary.slices();
-    let cx = Context {
+    let cx = Drafting {
         input,
         schema: &schema,
         policies: &policies,

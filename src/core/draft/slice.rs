@@ -21,7 +21,7 @@ use cedar_policy::PolicySet;
 use std::collections::BTreeMap;
 
 /// What drafting needs to see, shared read-only by the worker threads.
-pub(super) struct Context<'a> {
+pub(super) struct Drafting<'a> {
     pub(super) input: &'a DraftInput<'a>,
     pub(super) schema: &'a Schema,
     pub(super) policies: &'a Policies,
@@ -29,7 +29,7 @@ pub(super) struct Context<'a> {
 }
 
 /// How the repository decides the representative calls of one shape.
-pub(super) enum Outcome {
+pub(super) enum ShapeDecision {
     /// All allowed, by these rules.
     Allowed(Vec<String>),
     /// A `forbid` rule denies one: a person's decision the draft must not work around.
@@ -59,14 +59,14 @@ type Shapes<'a> = [(&'a ShapeKey, &'a ShapeStats)];
 
 /// One (agent, tool) slice and what drafting it needs to see.
 pub(super) struct SliceJob<'a> {
-    pub(super) cx: &'a Context<'a>,
+    pub(super) cx: &'a Drafting<'a>,
     pub(super) agent: &'a str,
     pub(super) tool: &'a str,
     pub(super) slice: &'a Slice,
 }
 
 /// Draft one (agent, tool): find the gap, cluster it into rules, replay.
-pub(super) fn draft_slice(cx: &Context<'_>, agent: &str, tool: &str, slice: &Slice) -> SliceOutcome {
+pub(super) fn draft_slice(cx: &Drafting<'_>, agent: &str, tool: &str, slice: &Slice) -> SliceOutcome {
     let job = SliceJob {
         cx,
         agent,
@@ -122,15 +122,15 @@ impl SliceJob<'_> {
                     *unrepresentable.entry(e).or_default() += calls;
                     out.unrepresentable_calls += calls;
                 }
-                Ok(Outcome::Allowed(determining)) => {
+                Ok(ShapeDecision::Allowed(determining)) => {
                     out.used.extend(determining);
                     out.already_allowed += calls;
                 }
-                Ok(Outcome::Forbidden(by)) => {
+                Ok(ShapeDecision::Forbidden(by)) => {
                     *forbidden.entry(by.join(", ")).or_default() += calls;
                     out.forbidden_calls += calls;
                 }
-                Ok(Outcome::NotAllowed) => gap.extend(members.iter().map(|&i| shapes[i])),
+                Ok(ShapeDecision::NotAllowed) => gap.extend(members.iter().map(|&i| shapes[i])),
             }
         }
         out.unrepresentable = self.still_denied(unrepresentable, forbidden);
@@ -204,7 +204,7 @@ impl SliceJob<'_> {
 
     /// Decide the representative calls of one shape; `Err` when the call cannot be
     /// represented under the schema.
-    pub(super) fn decide_shape(&self, key: &ShapeKey, set: &PolicySet) -> Result<Outcome, String> {
+    pub(super) fn decide_shape(&self, key: &ShapeKey, set: &PolicySet) -> Result<ShapeDecision, String> {
         let server = &self.slice.servers[key.server as usize];
         let mut determining = Vec::new();
         let mut allowed = true;
@@ -217,15 +217,15 @@ impl SliceJob<'_> {
             }
             let verdict = authorize(set, &request);
             if !verdict.allowed && !verdict.determining.is_empty() {
-                return Ok(Outcome::Forbidden(verdict.determining));
+                return Ok(ShapeDecision::Forbidden(verdict.determining));
             }
             allowed &= verdict.allowed;
             determining.extend(verdict.determining);
         }
         Ok(if allowed {
-            Outcome::Allowed(determining)
+            ShapeDecision::Allowed(determining)
         } else {
-            Outcome::NotAllowed
+            ShapeDecision::NotAllowed
         })
     }
 }
