@@ -14,7 +14,6 @@ pub mod clock;
 pub mod config;
 pub mod core;
 pub mod enforce;
-pub mod fleet;
 pub mod forge;
 pub mod github;
 pub mod ingest;
