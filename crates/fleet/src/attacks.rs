@@ -129,6 +129,7 @@ impl AttackKind {
 pub(crate) fn attack_weights(agents: &[Agent]) -> [u64; 8] {
     AttackKind::ALL.map(|kind| {
         let susceptible = agents.iter().filter(|a| !a.attack_tools(kind).is_empty()).count() as u64;
+        // Integer weights keep the draw exact; the scale keeps 1/n precise for any fleet size.
         720_720 / susceptible.max(1)
     })
 }
@@ -332,5 +333,20 @@ fn path_traversal(agent: &Agent, kind: ArgKind, rng: &mut Rng) -> String {
         format!("{dir}/{climb}{target}")
     } else {
         format!("/{target}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::snake_case;
+
+    #[test]
+    fn kinds_are_declared_in_label_order() {
+        for (i, kind) in AttackKind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, i);
+            assert_eq!(kind.label(), snake_case(&format!("{kind:?}")));
+        }
+        assert_eq!(AttackKind::ON_ARGUMENTS, AttackKind::ALL[..6]);
     }
 }

@@ -212,27 +212,20 @@ fn test_card_number(rng: &mut Rng) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::tests::{luhn_ok, snake_case};
 
-    pub(crate) fn luhn_ok(digits: &[u32]) -> bool {
-        let sum: u32 = digits
+    #[test]
+    fn kinds_are_declared_in_label_order() {
+        let all = Secret::IN_TEXT
             .iter()
-            .rev()
-            .enumerate()
-            .map(|(i, &d)| {
-                if i % 2 == 1 {
-                    if d * 2 > 9 {
-                        d * 2 - 9
-                    } else {
-                        d * 2
-                    }
-                } else {
-                    d
-                }
-            })
-            .sum();
-        sum % 10 == 0
+            .chain(&[Secret::UrlToken, Secret::ApiKeyArg]);
+        for (i, secret) in all.enumerate() {
+            assert_eq!(*secret as usize, i);
+            let name = snake_case(&format!("{secret:?}"));
+            assert_eq!(secret.label(), format!("secret_{name}"));
+        }
     }
 
     #[test]

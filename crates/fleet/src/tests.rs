@@ -2,7 +2,6 @@
 //! secrets, and an oracle checking that held-out keeps each agent's habits and attacks break them.
 
 use crate::args::ArgKind;
-use crate::secrets::tests::luhn_ok;
 use crate::tools::TOOLS;
 use crate::{Fleet, FleetSpec, Split, ATTACK_KINDS, SECRET_KINDS};
 use serde_json::Value;
@@ -14,6 +13,39 @@ fn fleet(agents: usize, calls_per_agent: usize, seed: u64) -> Fleet {
         calls_per_agent,
         seed,
     })
+}
+
+/// Whether the last digit is the Luhn check digit of the others.
+pub(crate) fn luhn_ok(digits: &[u32]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                if d * 2 > 9 {
+                    d * 2 - 9
+                } else {
+                    d * 2
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// `NewRecipientDomain` -> `new_recipient_domain`: labels are the kinds' names.
+pub(crate) fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_uppercase() && !out.is_empty() {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 fn first_n(f: &Fleet, split: Split, n: usize) -> Vec<String> {
