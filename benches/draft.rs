@@ -11,7 +11,7 @@ use shadowdraft::core::catalogue;
 use shadowdraft::core::config::DraftingConfig;
 use shadowdraft::core::draft::{draft, DraftInput};
 use shadowdraft::core::policies::RepoFiles;
-use shadowdraft::fleet::{Fleet, FleetSpec, Split};
+use shadowdraft_fleet::{Fleet, FleetSpec, Split};
 use std::io::Write;
 use std::time::Instant;
 

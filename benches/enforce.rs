@@ -27,7 +27,7 @@ use shadowdraft::core::policies::RepoFiles;
 use shadowdraft::enforce::authzen;
 use shadowdraft::enforce::policy::Enforced;
 use shadowdraft::enforce::{Node, NodeSettings};
-use shadowdraft::fleet::Split;
+use shadowdraft_fleet::Split;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -28,7 +28,7 @@ use hyper::body::Bytes;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use shadowdraft::fleet::{Fleet, FleetSpec, Split};
+use shadowdraft_fleet::{Fleet, FleetSpec, Split};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

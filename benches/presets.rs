@@ -14,7 +14,7 @@ use shadowdraft::core::draft::{draft, DraftInput};
 use shadowdraft::core::observation::Call;
 use shadowdraft::core::policies::RepoFiles;
 use shadowdraft::core::summary::Summary;
-use shadowdraft::fleet::{Fleet, FleetSpec, Split};
+use shadowdraft_fleet::{Fleet, FleetSpec, Split};
 use std::collections::BTreeMap;
 
 fn main() {

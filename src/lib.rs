@@ -18,7 +18,6 @@ pub mod clock;
 pub mod config;
 pub mod core;
 pub mod enforce;
-pub mod fleet;
 pub mod git;
 pub mod render;
 

@@ -388,7 +388,7 @@ fn cached_decisions_equal_fresh_ones() {
     use shadowdraft::core::policies::RepoFiles;
     use shadowdraft::enforce::authzen::Query;
     use shadowdraft::enforce::policy::Enforced;
-    use shadowdraft::fleet::Split;
+    use shadowdraft_fleet::Split;
 
     let drafted = common::draft_fleet(common::fleet(6, 150, 11), &RepoFiles::default(), Preset::Balanced);
     let files = common::applied(&RepoFiles::default(), &drafted.draft);

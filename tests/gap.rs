@@ -13,8 +13,8 @@ use shadowdraft::core::evidence::AgentEvidence;
 use shadowdraft::core::observation::Call;
 use shadowdraft::core::policies::{Owner, Policies, RepoFiles, SCHEMA_PATH};
 use shadowdraft::core::summary::Summary;
-use shadowdraft::fleet::Split;
 use shadowdraft::render;
+use shadowdraft_fleet::Split;
 use std::collections::BTreeMap;
 
 const BOT_FILE: &str = "policies/agents/bot.cedar";

@@ -11,8 +11,8 @@ use shadowdraft::core::check::{self, Decider, LoadedRepo};
 use shadowdraft::core::config::Preset;
 use shadowdraft::core::observation::Call;
 use shadowdraft::core::policies::RepoFiles;
-use shadowdraft::fleet::Split;
 use shadowdraft::render;
+use shadowdraft_fleet::Split;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
@@ -26,7 +26,7 @@ fn size(preset: Preset) -> (usize, usize, u64) {
     }
 }
 
-fn fleet(preset: Preset) -> shadowdraft::fleet::Fleet {
+fn fleet(preset: Preset) -> shadowdraft_fleet::Fleet {
     let (agents, calls, seed) = size(preset);
     common::fleet(agents, calls, seed)
 }

@@ -7,7 +7,7 @@ use shadowdraft::core::config::DraftingConfig;
 use shadowdraft::core::draft::{draft, DraftInput};
 use shadowdraft::core::policies::RepoFiles;
 use shadowdraft::core::summary::Summary;
-use shadowdraft::fleet::Split;
+use shadowdraft_fleet::Split;
 
 #[test]
 fn merged_summaries_draft_the_same_as_one() {

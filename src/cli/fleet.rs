@@ -1,5 +1,5 @@
-use crate::fleet::{Fleet, FleetSpec, Split};
 use anyhow::Context;
+use shadowdraft_fleet::{Fleet, FleetSpec, Split};
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;

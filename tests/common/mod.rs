@@ -13,7 +13,7 @@ use shadowdraft::core::draft::{draft, Draft, DraftInput};
 use shadowdraft::core::observation::{parse_call, Call, Origin};
 use shadowdraft::core::policies::RepoFiles;
 use shadowdraft::core::summary::Summary;
-use shadowdraft::fleet::{Fleet, FleetSpec, Split};
+use shadowdraft_fleet::{Fleet, FleetSpec, Split};
 
 pub fn call(value: &serde_json::Value) -> Call {
     let origin = Origin {
