@@ -119,43 +119,7 @@ pub async fn propose(ctx: &Context, agent: &str) -> Result<Proposed, JobError> {
                 }
                 _ => unreachable!("the planner publishes only a drafted commit"),
             };
-            let title = title(agent, drafted.draft.new_rules.len());
-            let (number, url, outcome) = match proposal {
-                ProposalStep::Open => {
-                    let pr = ctx
-                        .forge
-                        .open(
-                            agent,
-                            &branch,
-                            &ctx.settings.base_branch,
-                            &title,
-                            &gathered.section,
-                        )
-                        .await?;
-                    ctx.metrics.pr_opened();
-                    let review = ctx.settings.review.agents.get(agent).cloned().unwrap_or_default();
-                    ctx.forge
-                        .decorate(
-                            pr.number,
-                            &ctx.settings.labels,
-                            &review.reviewers,
-                            &review.team_reviewers,
-                        )
-                        .await?;
-                    (pr.number, pr.url, Proposed::Opened(pr.number))
-                }
-                ProposalStep::Update { number } => {
-                    let open = gathered.open.expect("an update has an open proposal");
-                    let body = render::replace_section(&open.body, &gathered.section);
-                    ctx.forge.update(agent, number, &title, &body).await?;
-                    ctx.metrics.pr_updated();
-                    (number, open.url, Proposed::Updated(number))
-                }
-                ProposalStep::Keep { number } => {
-                    let open = gathered.open.expect("kept proposals are open");
-                    (number, open.url, Proposed::Unchanged(number))
-                }
-            };
+            let (number, url, outcome) = open_or_update(ctx, agent, &drafted, &gathered, proposal).await?;
             let head = head.to_string();
             if check_run {
                 ctx.forge.check_run(&verify_run(&head, &drafted.draft)).await?;
@@ -163,7 +127,7 @@ pub async fn propose(ctx: &Context, agent: &str) -> Result<Proposed, JobError> {
             let record = ProposalRecord {
                 number,
                 head,
-                digest: view.digest.clone(),
+                digest: view.digest,
                 url,
             };
             let mut store = ctx.store();
@@ -172,6 +136,55 @@ pub async fn propose(ctx: &Context, agent: &str) -> Result<Proposed, JobError> {
             Ok(outcome)
         }
     }
+}
+
+/// Open the proposal (with labels and reviewers) or update its body.
+async fn open_or_update(
+    ctx: &Context,
+    agent: &str,
+    drafted: &Drafted,
+    gathered: &Gathered,
+    step: ProposalStep,
+) -> Result<(u64, String, Proposed), JobError> {
+    let title = title(agent, drafted.draft.new_rules.len());
+    let open = gathered.open.as_ref();
+    Ok(match step {
+        ProposalStep::Open => {
+            let branch = branch_for(agent);
+            let pr = ctx
+                .forge
+                .open(
+                    agent,
+                    &branch,
+                    &ctx.settings.base_branch,
+                    &title,
+                    &gathered.section,
+                )
+                .await?;
+            ctx.metrics.pr_opened();
+            let review = ctx.settings.review.agents.get(agent).cloned().unwrap_or_default();
+            ctx.forge
+                .decorate(
+                    pr.number,
+                    &ctx.settings.labels,
+                    &review.reviewers,
+                    &review.team_reviewers,
+                )
+                .await?;
+            (pr.number, pr.url, Proposed::Opened(pr.number))
+        }
+        ProposalStep::Update { number } => {
+            let open = open.expect("an update has an open proposal");
+            let body = render::replace_section(&open.body, &gathered.section);
+            ctx.forge.update(agent, number, &title, &body).await?;
+            ctx.metrics.pr_updated();
+            (number, open.url.clone(), Proposed::Updated(number))
+        }
+        ProposalStep::Keep { number } => {
+            let open = open.expect("kept proposals are open");
+            (number, open.url.clone(), Proposed::Unchanged(number))
+        }
+    })
 }
 
 async fn fetch(ctx: &Context, branch: &str) -> Result<Fetched, JobError> {
