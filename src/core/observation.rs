@@ -17,6 +17,8 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 pub const MAX_COUNT: u64 = 1 << 40;
 /// Longest accepted agent, tool or server id.
 pub const MAX_ID_BYTES: usize = 256;
+/// Most attributes a call's `session` may carry.
+pub const MAX_SESSION_ATTRS: usize = 32;
 
 /// What the policy on `main` decided for the call while the node was shadowing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -39,6 +41,10 @@ pub struct Call {
     pub last_seen: Option<i64>,
     pub decision: Option<ShadowDecision>,
     pub trace_id: Option<String>,
+    /// Attributes of the session the call was made in (DESIGN §1): the end
+    /// user the agent acts for (`user`), a tenant, a conversation. Flat:
+    /// strings, numbers and booleans only.
+    pub session: Option<Map<String, Value>>,
 }
 
 /// A batch as posted by an enforcement node.
@@ -91,6 +97,8 @@ struct RawCall {
     decision: Option<ShadowDecision>,
     #[serde(default)]
     trace_id: Option<String>,
+    #[serde(default)]
+    session: Option<Map<String, Value>>,
 }
 
 #[derive(Deserialize)]
@@ -250,6 +258,35 @@ fn check_args(origin: &Origin, prefix: &str, args: &Map<String, Value>) -> Resul
     Ok(())
 }
 
+/// A session is a flat record of a few short attributes.
+fn check_session(origin: &Origin, session: &Map<String, Value>) -> Result<(), ObservationError> {
+    if session.len() > MAX_SESSION_ATTRS {
+        return Err(error(
+            origin,
+            "session",
+            format!("more than {MAX_SESSION_ATTRS} attributes"),
+        ));
+    }
+    for (key, value) in session {
+        let field = format!("session.{key}");
+        if key.is_empty() || key.len() > MAX_ID_BYTES || key.chars().any(char::is_control) {
+            return Err(error(
+                origin,
+                "session",
+                "attribute names must be 1 to 256 printable characters",
+            ));
+        }
+        match value {
+            Value::String(s) if s.len() > MAX_ID_BYTES => {
+                return Err(error(origin, field, format!("longer than {MAX_ID_BYTES} bytes")))
+            }
+            Value::String(_) | Value::Number(_) | Value::Bool(_) => {}
+            _ => return Err(error(origin, field, "must be a string, a number or a boolean")),
+        }
+    }
+    Ok(())
+}
+
 /// Check a parsed call. Fields in errors are relative to the call; a batch
 /// prefixes them with the call's index only when one fails (the hot path
 /// builds no strings).
@@ -271,6 +308,9 @@ fn finish_call(origin: &Origin, raw: RawCall) -> Result<Call, ObservationError> 
         ));
     }
     check_args(origin, "", &raw.args)?;
+    if let Some(session) = &raw.session {
+        check_session(origin, session)?;
+    }
     let first_seen = raw
         .first_seen
         .map(|t| parse_time(origin, &field("first_seen"), &t))
@@ -294,6 +334,7 @@ fn finish_call(origin: &Origin, raw: RawCall) -> Result<Call, ObservationError> 
         last_seen: last_seen.or(first_seen),
         decision: raw.decision,
         trace_id: raw.trace_id,
+        session: raw.session,
     })
 }
 
@@ -364,6 +405,22 @@ pub fn parse_line(origin: &Origin, text: &str) -> Result<Line, ObservationError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_is_a_flat_record_of_short_attributes() {
+        let origin = Origin {
+            source: "t".into(),
+            line: Some(1),
+        };
+        let ok = r#"{"agent": "a", "tool": "t", "args": {}, "session": {"user": "u-1", "tier": 2, "admin": false}}"#;
+        let call = parse_call(&origin, ok).unwrap();
+        assert_eq!(call.session.unwrap()["user"], "u-1");
+        let nested = r#"{"agent": "a", "tool": "t", "args": {}, "session": {"user": {"id": 1}}}"#;
+        let e = parse_call(&origin, nested).unwrap_err();
+        assert_eq!(e.field, "session.user");
+        let not_object = r#"{"agent": "a", "tool": "t", "args": {}, "session": "u-1"}"#;
+        assert_eq!(parse_call(&origin, not_object).unwrap_err().field, "session");
+    }
 
     fn origin() -> Origin {
         Origin {

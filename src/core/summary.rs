@@ -809,6 +809,7 @@ mod tests {
             last_seen: None,
             decision: None,
             trace_id: None,
+            session: None,
         }
     }
 

@@ -186,6 +186,7 @@ mod tests {
                 last_seen,
                 decision: None,
                 trace_id: None,
+                session: None,
             }],
         }
     }
