@@ -378,7 +378,7 @@ pub fn parse_batch(origin: &Origin, text: &str) -> Result<Batch, ObservationErro
 /// One line of observation input: a call, or a whole batch on one line.
 #[derive(Debug)]
 pub enum Line {
-    Call(Call),
+    Call(Box<Call>),
     Batch(Batch),
 }
 
@@ -399,7 +399,7 @@ pub fn parse_line(origin: &Origin, text: &str) -> Result<Line, ObservationError>
             }
         }
     }
-    parse_call(origin, text).map(Line::Call)
+    parse_call(origin, text).map(|call| Line::Call(Box::new(call)))
 }
 
 #[cfg(test)]
