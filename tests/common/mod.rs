@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod external;
 pub mod fake_github;
 pub mod git_bridge;
 pub mod http;
