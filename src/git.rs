@@ -5,6 +5,7 @@
 
 use crate::config::Committer;
 use crate::core::draft::FileChange;
+use crate::core::names;
 use crate::core::plan::ForeignCommit;
 use crate::core::policies::{RepoFiles, AGENTS_DIR, SCHEMA_PATH};
 use anyhow::{anyhow, bail, Context};
@@ -19,15 +20,15 @@ use std::path::Path;
 /// The prefix of every branch the bot owns.
 pub const BRANCH_PREFIX: &str = "shadowdraft/";
 
+/// The agent's proposal branch: `shadowdraft/<safe name>` (see [`crate::core::names`]).
 pub fn branch_for(agent: &str) -> String {
-    format!("{BRANCH_PREFIX}{agent}")
+    format!("{BRANCH_PREFIX}{}", names::safe_name(agent))
 }
 
-/// The agent a bot branch proposes for; `None` for branches that are not the bot's.
-pub fn agent_of_branch(branch: &str) -> Option<&str> {
-    branch
-        .strip_prefix(BRANCH_PREFIX)
-        .filter(|agent| !agent.is_empty())
+/// The agent a bot branch proposes for, when its name can be read back
+/// (a shortened name cannot: look the agent up by its pull request).
+pub fn agent_of_branch(branch: &str) -> Option<String> {
+    names::agent_of(branch.strip_prefix(BRANCH_PREFIX)?)
 }
 
 /// HTTP Basic credentials for fetch and push (GitHub: `x-access-token` + installation token).

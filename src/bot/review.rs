@@ -36,12 +36,12 @@ pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<(), JobError> 
             merge_commit,
             ..
         } => {
-            let Some(agent) = agent_of_branch(&head) else {
+            let Some(agent) = agent_of(ctx, number, Some(&head)).await? else {
                 return Ok(());
             };
             match merged {
-                true => promote(ctx, agent, number, merge_commit.as_deref()).await,
-                false => turn_down(ctx, agent, number).await,
+                true => promote(ctx, &agent, number, merge_commit.as_deref()).await,
+                false => turn_down(ctx, &agent, number).await,
             }
         }
         Event::PullRequestSynchronized {
@@ -260,19 +260,20 @@ async fn comment(
     Ok(())
 }
 
-/// Which agent a pull request proposes for, if it is one of the bot's.
+/// Which agent a pull request proposes for, if it is one of the bot's: the
+/// proposal the bot recorded, else the agent its head branch names.
 async fn agent_of(ctx: &Context, number: u64, head: Option<&str>) -> Result<Option<String>, JobError> {
-    if let Some(head) = head {
-        return Ok(agent_of_branch(head).map(str::to_string));
-    }
     if let Some(agent) = ctx.store().agent_of_pull(number)? {
         return Ok(Some(agent));
     }
-    Ok(ctx
-        .forge
-        .pull_head(number)
-        .await?
-        .and_then(|head| agent_of_branch(&head).map(str::to_string)))
+    let head = match head {
+        Some(head) => head.to_string(),
+        None => match ctx.forge.pull_head(number).await? {
+            Some(head) => head,
+            None => return Ok(None),
+        },
+    };
+    Ok(agent_of_branch(&head))
 }
 
 async fn carry_out(

@@ -107,7 +107,7 @@ fn body_path(settings: &crate::config::Settings, agent: &str) -> String {
     settings
         .data_dir
         .join("proposals")
-        .join(format!("{agent}.md"))
+        .join(format!("{}.md", crate::core::names::safe_name(agent)))
         .display()
         .to_string()
 }

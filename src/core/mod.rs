@@ -13,6 +13,7 @@ pub mod hex;
 pub mod ladder;
 pub mod layout;
 pub mod mapping;
+pub mod names;
 pub mod observation;
 pub mod plan;
 pub mod policies;

@@ -248,19 +248,10 @@ impl Policies {
     }
 }
 
-/// Repository-relative file of an agent's rules; characters outside
-/// `[A-Za-z0-9._-]` are percent-encoded so any agent id makes a safe file name.
+/// Repository-relative file of an agent's rules, named by the agent's safe
+/// name ([`super::names`]), so any agent id makes a safe file name.
 pub fn agent_file(agent: &str) -> String {
-    let mut name = String::new();
-    for (i, b) in agent.bytes().enumerate() {
-        let safe = b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0);
-        if safe {
-            name.push(b as char);
-        } else {
-            name.push_str(&format!("%{b:02X}"));
-        }
-    }
-    format!("{AGENTS_DIR}/{name}.cedar")
+    format!("{AGENTS_DIR}/{}.cedar", super::names::safe_name(agent))
 }
 
 #[cfg(test)]
@@ -307,6 +298,6 @@ mod tests {
     #[test]
     fn agent_files_are_safe_names() {
         assert_eq!(agent_file("billing-bot"), "policies/agents/billing-bot.cedar");
-        assert_eq!(agent_file("../x/y"), "policies/agents/%2E.%2Fx%2Fy.cedar");
+        assert_eq!(agent_file("../x/y"), "policies/agents/%2E%2E%2Fx%2Fy.cedar");
     }
 }

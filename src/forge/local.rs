@@ -73,13 +73,19 @@ impl LocalForge {
     }
 
     fn url(&self, agent: &str) -> String {
-        self.dir.join(format!("{agent}.md")).display().to_string()
+        self.file(agent).display().to_string()
     }
 
     fn write_body(&self, agent: &str, body: &str) -> anyhow::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
-        std::fs::write(self.dir.join(format!("{agent}.md")), body)?;
+        std::fs::write(self.file(agent), body)?;
         Ok(())
+    }
+
+    /// `proposals/<safe name>.md`: any agent id makes a safe file name.
+    fn file(&self, agent: &str) -> PathBuf {
+        self.dir
+            .join(format!("{}.md", crate::core::names::safe_name(agent)))
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {
