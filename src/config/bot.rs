@@ -69,6 +69,7 @@ pub struct IngestSettings {
     /// (path, PEM) of each RS256 or EdDSA verification key.
     pub public_keys: Vec<(PathBuf, Vec<u8>)>,
     pub max_body_bytes: usize,
+    pub max_token_lifetime_seconds: u64,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -204,6 +205,13 @@ impl Config {
         if max_body_bytes < 1024 {
             return Err(fail("ingest.max_body_bytes", "must be at least 1024".into()));
         }
+        let max_token_lifetime_seconds = self
+            .ingest
+            .max_token_lifetime_seconds
+            .unwrap_or(crate::auth::DEFAULT_MAX_LIFETIME_SECONDS);
+        if max_token_lifetime_seconds < 60 {
+            return Err(fail("ingest.max_token_lifetime_seconds", "must be at least 60".into()));
+        }
         let audience = self
             .ingest
             .audience
@@ -232,6 +240,7 @@ impl Config {
                 hs256_secret,
                 public_keys,
                 max_body_bytes,
+                max_token_lifetime_seconds,
             },
             review: self.review.clone(),
             labels: self

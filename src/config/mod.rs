@@ -90,6 +90,8 @@ pub struct IngestConfig {
     #[serde(default)]
     pub public_key_paths: Vec<PathBuf>,
     pub max_body_bytes: Option<usize>,
+    /// Tokens whose `exp` is further out than this are refused (default 31 days).
+    pub max_token_lifetime_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

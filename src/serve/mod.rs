@@ -139,7 +139,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         .hs256_secret
         .as_deref()
         .or(generated_key.as_deref());
-    let auth = IngestAuth::new(&settings.ingest.audience, secret, &settings.ingest.public_keys)?;
+    let auth = IngestAuth::new(&settings.ingest.audience, secret, &settings.ingest.public_keys)?
+        .with_max_lifetime(settings.ingest.max_token_lifetime_seconds);
 
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
