@@ -164,7 +164,9 @@ impl IngestAuth {
 fn critical_extensions(token: &str) -> Option<String> {
     use base64::Engine as _;
     let header = token.split('.').next()?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()?;
     let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes).ok()?;
     header.get("crit").map(|c| c.to_string())
 }
@@ -298,9 +300,15 @@ mod tests {
     fn a_token_not_valid_yet_is_refused_with_either_algorithm() {
         let claims = serde_json::json!({"aud": "shadowdraft", "exp": now() + 600, "nbf": now() + 300});
         let hs = hs_signed(&Header::new(Algorithm::HS256), &claims);
-        assert_eq!(auth().verify(Some(&format!("Bearer {hs}"))), Err(AuthError::NotYetValid));
+        assert_eq!(
+            auth().verify(Some(&format!("Bearer {hs}"))),
+            Err(AuthError::NotYetValid)
+        );
         let rs = rsa_signed(&claims);
-        assert_eq!(rsa_auth().verify(Some(&format!("Bearer {rs}"))), Err(AuthError::NotYetValid));
+        assert_eq!(
+            rsa_auth().verify(Some(&format!("Bearer {rs}"))),
+            Err(AuthError::NotYetValid)
+        );
         let ready = serde_json::json!({"aud": "shadowdraft", "exp": now() + 600, "nbf": now() - 5});
         let hs = hs_signed(&Header::new(Algorithm::HS256), &ready);
         assert!(auth().verify(Some(&format!("Bearer {hs}"))).is_ok());
@@ -311,17 +319,26 @@ mod tests {
         let ours = serde_json::json!({"aud": ["other", "shadowdraft"], "exp": now() + 60});
         let token = hs_signed(&Header::new(Algorithm::HS256), &ours);
         let claims = auth().verify(Some(&format!("Bearer {token}"))).unwrap();
-        assert_eq!(claims.aud, Audience::Many(vec!["other".into(), "shadowdraft".into()]));
+        assert_eq!(
+            claims.aud,
+            Audience::Many(vec!["other".into(), "shadowdraft".into()])
+        );
         let theirs = serde_json::json!({"aud": ["other"], "exp": now() + 60});
         let token = hs_signed(&Header::new(Algorithm::HS256), &theirs);
-        assert!(matches!(auth().verify(Some(&format!("Bearer {token}"))), Err(AuthError::Audience(_))));
+        assert!(matches!(
+            auth().verify(Some(&format!("Bearer {token}"))),
+            Err(AuthError::Audience(_))
+        ));
     }
 
     #[test]
     fn critical_header_extensions_are_refused() {
         use base64::Engine as _;
-        let b64 = |v: &serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-        let header = b64(&serde_json::json!({"alg": "HS256", "typ": "JWT", "crit": ["exp-extension"], "exp-extension": 1}));
+        let b64 =
+            |v: &serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let header = b64(
+            &serde_json::json!({"alg": "HS256", "typ": "JWT", "crit": ["exp-extension"], "exp-extension": 1}),
+        );
         let payload = b64(&serde_json::json!({"aud": "shadowdraft", "exp": now() + 60}));
         let signing_input = format!("{header}.{payload}");
         let signature = {
@@ -332,7 +349,10 @@ mod tests {
         };
         let token = format!("{signing_input}.{signature}");
         let result = auth().verify(Some(&format!("Bearer {token}")));
-        assert!(matches!(result, Err(AuthError::Critical(ref c)) if c.contains("exp-extension")), "{result:?}");
+        assert!(
+            matches!(result, Err(AuthError::Critical(ref c)) if c.contains("exp-extension")),
+            "{result:?}"
+        );
     }
 
     #[test]
@@ -347,7 +367,10 @@ mod tests {
         let token = hs_signed(&Header::new(Algorithm::HS256), &week);
         assert!(auth().verify(Some(&format!("Bearer {token}"))).is_ok());
         let short = auth().with_max_lifetime(3600);
-        assert_eq!(short.verify(Some(&format!("Bearer {token}"))), Err(AuthError::TooLong(3600)));
+        assert_eq!(
+            short.verify(Some(&format!("Bearer {token}"))),
+            Err(AuthError::TooLong(3600))
+        );
     }
 
     #[test]

@@ -210,7 +210,10 @@ impl Config {
             .max_token_lifetime_seconds
             .unwrap_or(crate::auth::DEFAULT_MAX_LIFETIME_SECONDS);
         if max_token_lifetime_seconds < 60 {
-            return Err(fail("ingest.max_token_lifetime_seconds", "must be at least 60".into()));
+            return Err(fail(
+                "ingest.max_token_lifetime_seconds",
+                "must be at least 60".into(),
+            ));
         }
         let audience = self
             .ingest

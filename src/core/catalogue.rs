@@ -92,7 +92,7 @@ fn object_args(schema: &Value) -> Option<BTreeMap<String, Attr>> {
 
 /// Parse a catalogue document; errors name the source and the JSON path.
 pub fn parse(source: &str, text: &str) -> Result<Catalogue, ObservationError> {
-    let doc: Value = serde_json::from_str(text)
+    let doc = super::json::parse(text)
         .map_err(|e| error(source, "(document)".into(), &format!("not JSON: {e}")))?;
     let (list, prefix) = match &doc {
         Value::Array(items) => (items, ""),

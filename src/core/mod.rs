@@ -10,6 +10,7 @@ pub mod diagnostic;
 pub mod draft;
 pub mod evidence;
 pub mod hex;
+pub mod json;
 pub mod ladder;
 pub mod layout;
 pub mod mapping;

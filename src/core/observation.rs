@@ -84,6 +84,7 @@ pub struct ObservationError {
 struct RawCall {
     agent: String,
     tool: String,
+    #[serde(deserialize_with = "super::json::object")]
     args: Map<String, Value>,
     #[serde(default)]
     server: Option<String>,
@@ -97,7 +98,7 @@ struct RawCall {
     decision: Option<ShadowDecision>,
     #[serde(default)]
     trace_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::optional_object")]
     session: Option<Map<String, Value>>,
 }
 
@@ -405,6 +406,24 @@ pub fn parse_line(origin: &Origin, text: &str) -> Result<Line, ObservationError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_given_twice_is_refused_naming_where() {
+        let origin = Origin {
+            source: "t".into(),
+            line: Some(3),
+        };
+        let text = r#"{"source": "n", "calls": [{"agent": "a", "tool": "t", "args": {}},
+            {"agent": "a", "tool": "t", "args": {"customer_id": "evil/../x", "customer_id": "cust_XP1"}}]}"#;
+        let e = parse_batch(&origin, text).unwrap_err();
+        assert!(e.field.starts_with("calls[1].args"), "{e}");
+        assert!(e.message.contains("duplicate key `customer_id`"), "{e}");
+        let twice = r#"{"agent": "a", "agent": "b", "tool": "t", "args": {}}"#;
+        assert!(parse_call(&origin, twice)
+            .unwrap_err()
+            .message
+            .contains("duplicate field `agent`"));
+    }
 
     #[test]
     fn a_session_is_a_flat_record_of_short_attributes() {

@@ -15,7 +15,7 @@ pub struct Entity {
     #[serde(rename = "type")]
     pub kind: String,
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_value")]
     pub properties: Option<Value>,
 }
 
@@ -23,7 +23,7 @@ pub struct Entity {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ActionRef {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_value")]
     pub properties: Option<Value>,
 }
 
@@ -37,8 +37,13 @@ pub struct EvaluationBody {
     pub action: Option<ActionRef>,
     #[serde(default)]
     pub resource: Option<Entity>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::core::json::optional_object")]
     pub context: Option<Map<String, Value>>,
+}
+
+/// Any JSON value, duplicate keys refused.
+fn optional_value<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    crate::core::json::value(deserializer).map(Some)
 }
 
 /// `options.evaluations_semantic`.
@@ -301,6 +306,21 @@ mod tests {
         let mut v = one();
         v["subject"]["id"] = json!("");
         assert!(parse_evaluation(&body(v)).unwrap_err().0.contains("subject.id"));
+        // The tool may read the first of two keys: refuse, never decide on the last.
+        let twice = br#"{"subject": {"type": "agent", "id": "a"}, "action": {"name": "t"},
+            "resource": {"type": "mcp_server", "id": "s"},
+            "context": {"input": {"customer_id": "evil/../x", "n": 1, "customer_id": "cust_XP1"}}}"#;
+        let e = parse_evaluation(twice).unwrap_err();
+        assert!(
+            e.0.contains("duplicate key `customer_id`") && e.0.contains("context"),
+            "{e}"
+        );
+        let twice = br#"{"subject": {"type": "agent", "id": "a"}, "subject": {"type": "agent", "id": "b"},
+            "action": {"name": "t"}, "resource": {"type": "mcp_server", "id": "s"}}"#;
+        assert!(parse_evaluation(twice)
+            .unwrap_err()
+            .0
+            .contains("duplicate field `subject`"));
     }
 
     #[test]
