@@ -7,7 +7,7 @@
 //! - `core` decides and does no I/O: observations in; rules, evidence,
 //!   verdicts and plans out.
 //! - `config` holds every configuration type, checked into settings.
-//! - `git`, `auth`, `render` and `clock` are edges both sides use.
+//! - `git`, `auth`, `http`, `render` and `clock` are edges both sides use.
 //! - `enforce` is the enforcement node; it never imports the bot.
 //! - `store`, `forge`, `bot` and `serve` are the bot (cargo feature `bot`).
 //! - `cli` dispatches the commands.
@@ -19,6 +19,7 @@ pub mod config;
 pub mod core;
 pub mod enforce;
 pub mod git;
+pub mod http;
 pub mod render;
 
 #[cfg(feature = "bot")]

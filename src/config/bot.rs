@@ -1,7 +1,7 @@
 //! The bot's settings: `shadowdraft serve`'s part of the file, checked, with
 //! its secrets read from the environment.
 
-use super::{Check, Committer, Config, ConfigError, ForgeKind, ReviewConfig, DEFAULT_DATA_DIR};
+use super::{Check, Committer, Config, ConfigError, ForgeKind, HttpLimits, ReviewConfig, DEFAULT_DATA_DIR};
 use crate::core::config::DraftingConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,7 @@ pub struct Settings {
     pub review: ReviewConfig,
     pub labels: Vec<String>,
     pub drafting: DraftingConfig,
+    pub http: HttpLimits,
 }
 
 #[derive(Debug, Clone)]
@@ -252,6 +253,7 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| vec!["shadowdraft".into()]),
             drafting: self.drafting.clone(),
+            http: self.http.limits(&check)?,
         })
     }
 }

@@ -40,6 +40,44 @@ pub struct Config {
     pub drafting: DraftingConfig,
     #[serde(default)]
     pub enforce: EnforceConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+/// `http:`: how long a client may take and how many may be served at once,
+/// on every listener (`serve` and `enforce`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub header_timeout_seconds: Option<u64>,
+    pub body_timeout_seconds: Option<u64>,
+    pub max_connections: Option<usize>,
+}
+
+/// [`HttpConfig`] checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    pub header_timeout: std::time::Duration,
+    pub body_timeout: std::time::Duration,
+    pub max_connections: usize,
+}
+
+impl HttpConfig {
+    pub fn limits(&self, check: &Check<'_>) -> Result<HttpLimits, ConfigError> {
+        let seconds = |key: &str, value: Option<u64>, default: u64| match value.unwrap_or(default) {
+            0 => Err(check.fail(key, "must be at least 1".into())),
+            s => Ok(std::time::Duration::from_secs(s)),
+        };
+        let max_connections = self.max_connections.unwrap_or(1024);
+        if max_connections == 0 {
+            return Err(check.fail("http.max_connections", "must be at least 1".into()));
+        }
+        Ok(HttpLimits {
+            header_timeout: seconds("http.header_timeout_seconds", self.header_timeout_seconds, 10)?,
+            body_timeout: seconds("http.body_timeout_seconds", self.body_timeout_seconds, 30)?,
+            max_connections,
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

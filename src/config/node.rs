@@ -2,7 +2,7 @@
 //! [`NodeSettings`]. The policy repository (`policy_repo.url`, `base_branch`)
 //! and `data_dir` come from the top level of the same file.
 
-use super::{Check, Config, ConfigError, DEFAULT_DATA_DIR};
+use super::{Check, Config, ConfigError, HttpLimits, DEFAULT_DATA_DIR};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -80,6 +80,7 @@ pub struct NodeSettings {
     pub spool_max_batches: usize,
     /// Longest wait between two attempts to send a batch (backoff doubles up to it).
     pub retry_max: Duration,
+    pub http: HttpLimits,
 }
 
 /// Where the HS256 secret of the report JWT comes from.
@@ -202,6 +203,7 @@ impl NodeSettings {
             batch_max_calls,
             spool_max_batches,
             retry_max: Duration::from_secs(30),
+            http: config.http.limits(&check)?,
         })
     }
 

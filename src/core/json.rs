@@ -151,7 +151,10 @@ mod tests {
         let e = serde_json::from_str::<Holder>(r#"{"args": {"a": [{"x": 1, "x": 2}]}}"#).unwrap_err();
         assert!(e.to_string().contains("duplicate key `x`"), "{e}");
         assert!(super::parse(r#"{"a": 1} {"#).is_err(), "trailing text");
-        assert!(super::parse(r#"{"a": 1, "a": 2}"#).unwrap_err().to_string().contains("duplicate"));
+        assert!(super::parse(r#"{"a": 1, "a": 2}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("duplicate"));
         let e = serde_json::from_str::<Holder>(r#"{"args": [1]}"#).unwrap_err();
         assert!(e.to_string().contains("an object"), "{e}");
     }

@@ -574,14 +574,10 @@ pub async fn start(settings: NodeSettings) -> anyhow::Result<Running> {
     tasks.push(tokio::spawn(sender.run(stopped.clone())));
 
     let mut stop_serving = stopped;
-    let serving = axum::serve(listener, router(node.clone())).with_graceful_shutdown(async move {
+    let serving = crate::http::serve(listener, router(node.clone()), node.settings.http, async move {
         let _ = stop_serving.wait_for(|stop| *stop).await;
     });
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = serving.await {
-            tracing::error!(error = %e, "the node's HTTP server failed");
-        }
-    }));
+    tasks.push(tokio::spawn(serving));
     tracing::info!(%addr, node = %node.settings.node_id, "shadowdraft enforce serving");
     Ok(Running {
         addr,

@@ -67,7 +67,7 @@ pub struct Running {
     pub addr: SocketAddr,
     pub app: Arc<App>,
     shutdown: watch::Sender<bool>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: tokio::task::JoinHandle<()>,
     worker: tokio::task::JoinHandle<()>,
 }
 
@@ -191,10 +191,11 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let (shutdown, stopped) = watch::channel(false);
     let worker = tokio::spawn(worker::run(ctx, stopped.clone()));
     let mut stop_serving = stopped;
-    let serving = axum::serve(listener, router(app.clone())).with_graceful_shutdown(async move {
+    let limits = app.ctx.settings.http;
+    let serving = crate::http::serve(listener, router(app.clone()), limits, async move {
         let _ = stop_serving.wait_for(|stop| *stop).await;
     });
-    let server = tokio::spawn(async move { serving.await });
+    let server = tokio::spawn(serving);
     tracing::info!(%addr, "shadowdraft serving");
     Ok(Running {
         addr,
