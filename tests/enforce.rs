@@ -424,3 +424,58 @@ fn cached_decisions_equal_fresh_ones() {
     }
     assert!(cold.iter().any(|o| o.allowed) && cold.iter().any(|o| !o.allowed));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluations_are_capped_and_health_stays_responsive() {
+    let rig = Rig::new();
+    let node = enforce::start(node_settings(
+        &rig,
+        "127.0.0.1:9".parse().unwrap(),
+        "  mode: enforce",
+    ))
+    .await
+    .unwrap();
+    let url = format!("http://{}/access/v1/evaluations", node.addr);
+    // 200,000 items in 600 KB: refused whole, with the cap named, not answered with 33 MB.
+    let mut huge = String::from(
+        r#"{"subject": {"type": "agent", "id": "a"}, "action": {"name": "send_email"},
+            "resource": {"type": "mcp_server", "id": "gmail"}, "evaluations": ["#,
+    );
+    huge.push_str(&vec!["{}"; 200_000].join(","));
+    huge.push_str("]}");
+    let started = std::time::Instant::now();
+    let many: Vec<_> = (0..8)
+        .map(|_| {
+            let (url, body) = (url.clone(), huge.clone().into_bytes());
+            tokio::spawn(async move { request("POST", &url, &[], body).await })
+        })
+        .collect();
+    let health = get(&format!("http://{}/healthz", node.addr)).await;
+    assert_eq!(health.status, 200);
+    for reply in many {
+        let reply = reply.await.unwrap();
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert!(
+            reply.body.contains("at most 256") && reply.body.contains("enforce.max_evaluations"),
+            "{}",
+            reply.body
+        );
+        assert!(reply.body.len() < 1024);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // Within the cap, every item is answered.
+    let body = json!({"subject": {"type": "agent", "id": "a"}, "action": {"name": "send_email"},
+        "resource": {"type": "mcp_server", "id": "gmail"},
+        "evaluations": vec![json!({"context": {"input": {"to": "x@adatum.com"}}}); 256]});
+    let reply = request("POST", &url, &[], body.to_string().into_bytes()).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["evaluations"].as_array().unwrap().len(), 256);
+    // A body over enforce.max_body_bytes is 413.
+    let big = format!(r#"{{"pad": "{}"}}"#, "x".repeat(2 << 20));
+    assert_eq!(request("POST", &url, &[], big.into_bytes()).await.status, 413);
+    node.stop().await;
+}

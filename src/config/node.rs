@@ -57,6 +57,10 @@ pub struct EnforceConfig {
     pub batch_max_calls: Option<usize>,
     /// Most batches kept in the spool; when full, the oldest is dropped (counted).
     pub spool_max_batches: Option<usize>,
+    /// Most items one `POST /access/v1/evaluations` may ask for (400 above).
+    pub max_evaluations: Option<usize>,
+    /// Largest AuthZEN request body (413 above).
+    pub max_body_bytes: Option<usize>,
 }
 
 /// Everything `shadowdraft enforce` needs, checked.
@@ -81,6 +85,8 @@ pub struct NodeSettings {
     /// Longest wait between two attempts to send a batch (backoff doubles up to it).
     pub retry_max: Duration,
     pub http: HttpLimits,
+    pub max_evaluations: usize,
+    pub max_body_bytes: usize,
 }
 
 /// Where the HS256 secret of the report JWT comes from.
@@ -176,6 +182,17 @@ impl NodeSettings {
         if spool_max_batches == 0 {
             return Err(fail("enforce.spool_max_batches", "must be at least 1".into()));
         }
+        let max_evaluations = e.max_evaluations.unwrap_or(256);
+        if !(1..=100_000).contains(&max_evaluations) {
+            return Err(fail(
+                "enforce.max_evaluations",
+                "must be between 1 and 100000".into(),
+            ));
+        }
+        let max_body_bytes = e.max_body_bytes.unwrap_or(1 << 20);
+        if max_body_bytes < 1024 {
+            return Err(fail("enforce.max_body_bytes", "must be at least 1024".into()));
+        }
         Ok(NodeSettings {
             listen: e
                 .listen
@@ -204,6 +221,8 @@ impl NodeSettings {
             spool_max_batches,
             retry_max: Duration::from_secs(30),
             http: config.http.limits(&check)?,
+            max_evaluations,
+            max_body_bytes,
         })
     }
 

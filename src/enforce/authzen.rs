@@ -123,8 +123,14 @@ pub fn parse_evaluation(body: &[u8]) -> Result<Query, BadRequest> {
 /// Parse the body of `POST /access/v1/evaluations`: the queries in order and
 /// the semantic. With no `evaluations` (or an empty list) it is one evaluation,
 /// answered like `POST /access/v1/evaluation` (`Ok((queries, None))`).
-pub fn parse_evaluations(body: &[u8]) -> Result<(Vec<Query>, Option<Semantic>), BadRequest> {
+pub fn parse_evaluations(body: &[u8], max: usize) -> Result<(Vec<Query>, Option<Semantic>), BadRequest> {
     let request: EvaluationsBody = parse(body)?;
+    let asked = request.evaluations.as_ref().map_or(0, Vec::len);
+    if asked > max {
+        return Err(BadRequest(format!(
+            "`evaluations` has {asked} items; at most {max} are evaluated per request (enforce.max_evaluations)"
+        )));
+    }
     let defaults = request.defaults;
     let semantic = request
         .options
@@ -333,20 +339,20 @@ mod tests {
             {"action": {"name": "send"}, "context": {"input": {"to": "x"}}},
             {"action": {"name": "read"}, "subject": {"type": "agent", "id": "b"}}
         ]});
-        let (queries, semantic) = parse_evaluations(&body(v)).unwrap();
+        let (queries, semantic) = parse_evaluations(&body(v), 16).unwrap();
         assert_eq!(semantic, Some(Semantic::DenyOnFirstDeny));
         assert_eq!(queries.len(), 2);
         assert_eq!(queries[0].agent, "a");
         assert_eq!(queries[1].agent, "b");
         assert_eq!(queries[1].server, "gmail");
         let v = json!({"evaluations": [{"action": {"name": "send"}}]});
-        let e = parse_evaluations(&body(v)).unwrap_err();
+        let e = parse_evaluations(&body(v), 16).unwrap_err();
         assert!(e.0.contains("`evaluations[0].subject` is required"), "{e}");
         let v = json!({"options": {"evaluations_semantic": "first_wins"}, "evaluations": []});
-        let e = parse_evaluations(&body(v)).unwrap_err();
+        let e = parse_evaluations(&body(v), 16).unwrap_err();
         assert!(e.0.contains("options.evaluations_semantic"), "{e}");
         // No items: a single evaluation.
-        let (queries, semantic) = parse_evaluations(&body(one())).unwrap();
+        let (queries, semantic) = parse_evaluations(&body(one()), 16).unwrap();
         assert_eq!((queries.len(), semantic), (1, None));
     }
 

@@ -216,7 +216,7 @@ impl Node {
 
     /// `POST /access/v1/evaluations`, in process.
     pub fn evaluations(&self, body: &[u8]) -> Result<Vec<u8>, BadRequest> {
-        let (queries, semantic) = authzen::parse_evaluations(body)?;
+        let (queries, semantic) = authzen::parse_evaluations(body, self.settings.max_evaluations)?;
         let policy = self.policy.current();
         let Some(semantic) = semantic else {
             let query = queries.into_iter().next().expect("one query");
@@ -447,7 +447,12 @@ async fn evaluation(State(node): State<Arc<Node>>, headers: HeaderMap, body: Byt
 }
 
 async fn evaluations(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) -> Response {
-    let result = node.evaluations(&body);
+    // Up to `max_evaluations` decisions: off the async threads, so health and
+    // single evaluations stay responsive.
+    let n = node.clone();
+    let result = tokio::task::spawn_blocking(move || n.evaluations(&body))
+        .await
+        .expect("evaluations do not panic");
     answer(&node, &headers, result)
 }
 
@@ -492,6 +497,7 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
 }
 
 pub fn router(node: Arc<Node>) -> Router {
+    let max_body = node.settings.max_body_bytes;
     Router::new()
         .route("/access/v1/evaluation", post(evaluation))
         .route("/access/v1/evaluations", post(evaluations))
@@ -499,6 +505,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/refresh", post(refresh))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(node)
 }
 
