@@ -61,3 +61,42 @@ async fn slow_clients_are_cut_off_and_cannot_starve_the_server() {
     );
     bot.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_nodes_send_for_metrics_labels_is_validated_and_bounded() {
+    let rig = Rig::new();
+    let bot = rig.bot().await;
+    let label = serde_json::json!({"source": "x\"} 1\nshadowdraft_evil 1", "calls": []});
+    let reply = bot.report(&label).await;
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.json()["message"].as_str().unwrap().contains("source"),
+        "{}",
+        reply.body
+    );
+    let commit = serde_json::json!({"source": "node-1", "policy_commit": "not a commit", "calls": []});
+    let reply = bot.report(&commit).await;
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("policy_commit"),
+        "{}",
+        reply.body
+    );
+    for i in 0..300 {
+        let body =
+            serde_json::json!({"source": format!("node-{i}"), "policy_commit": "abcdef1", "calls": []});
+        assert_eq!(bot.report(&body).await.status, 202);
+    }
+    let metrics = bot.metrics().await;
+    assert!(!metrics.contains("shadowdraft_evil"));
+    assert_eq!(bot.metric("shadowdraft_nodes_reporting").await, Some(300.0));
+    let series = metrics
+        .lines()
+        .filter(|l| l.starts_with("shadowdraft_node_policy_commit{"))
+        .count();
+    assert_eq!(series, shadowdraft::bot::metrics::MAX_NODE_SERIES);
+    bot.stop().await;
+}

@@ -6,6 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// Most nodes given series of their own (the most recently heard); the rest
+/// are counted in `shadowdraft_nodes_reporting` only.
+pub const MAX_NODE_SERIES: usize = 256;
+
 /// Upper bounds (seconds) of the job latency histogram.
 const LATENCY_BUCKETS: [f64; 8] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
@@ -170,9 +174,18 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
+            "# HELP shadowdraft_nodes_reporting Enforcement nodes that reported in the last 24 hours.\n# TYPE shadowdraft_nodes_reporting gauge\nshadowdraft_nodes_reporting {}",
+            gauges.nodes.len()
+        );
+        let mut nodes: Vec<&(String, String, i64)> = gauges.nodes.iter().collect();
+        nodes.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+        nodes.truncate(MAX_NODE_SERIES);
+        nodes.sort();
+        let _ = writeln!(
+            out,
             "# HELP shadowdraft_node_policy_commit The policy commit each enforcement node last reported.\n# TYPE shadowdraft_node_policy_commit gauge"
         );
-        for (node, commit, _) in &gauges.nodes {
+        for (node, commit, _) in &nodes {
             let _ = writeln!(
                 out,
                 "shadowdraft_node_policy_commit{{node=\"{}\",commit=\"{}\"}} 1",
@@ -184,7 +197,7 @@ impl Metrics {
             out,
             "# HELP shadowdraft_node_last_report_timestamp_seconds When each node last reported.\n# TYPE shadowdraft_node_last_report_timestamp_seconds gauge"
         );
-        for (node, _, seen) in &gauges.nodes {
+        for (node, _, seen) in &nodes {
             let _ = writeln!(
                 out,
                 "shadowdraft_node_last_report_timestamp_seconds{{node=\"{}\"}} {seen}",

@@ -122,10 +122,10 @@ impl NodeSettings {
             None => data_dir.join("policy-repo.git").display().to_string(),
         };
         let node_id = e.node_id.clone().unwrap_or_else(|| "node-1".into());
-        if node_id.is_empty() || node_id.len() > 256 || node_id.chars().any(char::is_control) {
+        if !crate::core::observation::is_node_id(&node_id) {
             return Err(fail(
                 "enforce.node_id",
-                "must be 1 to 256 printable characters".into(),
+                crate::core::observation::NODE_ID_RULE.into(),
             ));
         }
         let interval_seconds = e.interval_seconds.unwrap_or(30);

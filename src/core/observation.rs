@@ -346,6 +346,21 @@ pub fn parse_call(origin: &Origin, text: &str) -> Result<Call, ObservationError>
     finish_call(origin, raw)
 }
 
+/// What a node id (`source`) may be: it becomes a metrics label and a key.
+pub const NODE_ID_RULE: &str = "must be 1 to 64 characters of A-Z, a-z, 0-9, `.`, `_`, `-` and `:`";
+
+pub fn is_node_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
+}
+
+/// A git commit id, abbreviated or whole (SHA-1 or SHA-256).
+pub fn is_commit(id: &str) -> bool {
+    (7..=64).contains(&id.len()) && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// Parse an `ObservationBatch` JSON document; it is accepted whole or not at all.
 pub fn parse_batch(origin: &Origin, text: &str) -> Result<Batch, ObservationError> {
     // Tracking the path of every value is costly; only a batch that fails pays
@@ -358,6 +373,18 @@ pub fn parse_batch(origin: &Origin, text: &str) -> Result<Batch, ObservationErro
         }
     };
     let source = raw.source.unwrap_or_default();
+    if !source.is_empty() && !is_node_id(&source) {
+        return Err(error(origin, "source", NODE_ID_RULE));
+    }
+    if let Some(commit) = &raw.policy_commit {
+        if !is_commit(commit) {
+            return Err(error(
+                origin,
+                "policy_commit",
+                "must be a git commit id: 7 to 64 lower-case hex digits",
+            ));
+        }
+    }
     let calls = raw
         .calls
         .into_iter()

@@ -612,7 +612,7 @@ mod tests {
         let text = r#"@id("a/send/1") permit (principal == Agent::"a", action == Action::"send", resource == McpServer::"gmail")
               when { context.input.to like "*@acme.com" };"#;
         let files = policy::tests::files(text);
-        node.policy.install(Enforced::build("c1", &files).unwrap());
+        node.policy.install(Enforced::build("c1c1c1c", &files).unwrap());
     }
 
     fn call(agent: &str, to: &str) -> Vec<u8> {
@@ -639,7 +639,7 @@ mod tests {
         load(&node);
         let out = answer(node.evaluation(&call("a", "x@acme.com")).unwrap());
         assert_eq!(out["decision"], true, "{out}");
-        assert_eq!(out["context"]["policy_commit"], "c1");
+        assert_eq!(out["context"]["policy_commit"], "c1c1c1c");
         assert_eq!(out["context"]["determining_policies"][0], "a/send/1");
         let out = answer(node.evaluation(&call("a", "x@evil.com")).unwrap());
         assert_eq!(out["decision"], false);
@@ -688,7 +688,7 @@ mod tests {
         };
         let batch = crate::core::observation::parse_batch(&origin, &text).unwrap();
         assert_eq!(batch.source, "node-1");
-        assert_eq!(batch.policy_commit.as_deref(), Some("c1"));
+        assert_eq!(batch.policy_commit.as_deref(), Some("c1c1c1c"));
         let counts: u64 = batch.calls.iter().map(|c| c.count).sum();
         assert_eq!(counts, 4);
         assert!(batch
