@@ -117,6 +117,9 @@ CREATE TABLE IF NOT EXISTS local_comments (
 );
 ";
 
+/// `PRAGMA auto_vacuum = INCREMENTAL`.
+const INCREMENTAL: i64 = 2;
+
 pub struct Store {
     conn: Connection,
 }
@@ -125,6 +128,15 @@ impl Store {
     pub fn open(path: &Path) -> anyhow::Result<Store> {
         let conn = Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(10))?;
+        // Raw batches hold secrets until they are folded: deleted rows are
+        // zeroed, not left in free pages, and free pages go back to the OS.
+        conn.pragma_update(None, "secure_delete", "ON")?;
+        let auto_vacuum: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
+        if auto_vacuum != INCREMENTAL {
+            conn.pragma_update(None, "auto_vacuum", INCREMENTAL)?;
+            // A database made before this takes the setting only through a VACUUM.
+            conn.execute_batch("VACUUM")?;
+        }
         // WAL with a full sync on commit: an acknowledged batch survives power loss.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -236,6 +248,12 @@ impl Store {
         tx.execute("DELETE FROM buckets WHERE day < ?1", [first_day])?;
         tx.execute("DELETE FROM idempotency WHERE received_at < ?1", [keys_before])?;
         tx.commit()?;
+        // Move everything into the database file and empty the WAL, so the raw
+        // batches just deleted (zeroed by secure_delete) survive nowhere, then
+        // return the free pages.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        self.conn.execute_batch("PRAGMA incremental_vacuum")?;
         Ok(())
     }
 
