@@ -285,11 +285,11 @@ async fn carry_out(
 ) -> Result<String, JobError> {
     let now = crate::clock::now();
     Ok(match command {
-        Command::Help => format!("shadowdraft commands:\n\n{}", commands::HELP),
+        Command::Help => format!("shadowdraft commands:\n\n{}", commands::help()),
         Command::Unknown(line) => format!(
             "`{}` is not a shadowdraft command. These are:\n\n{}",
             line.replace('`', "'"),
-            commands::HELP
+            commands::help()
         ),
         Command::Redraft => {
             let store = ctx.store();

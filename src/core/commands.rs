@@ -17,17 +17,53 @@ pub enum Command {
 
 pub const PREFIX: &str = "/shadowdraft";
 
-/// The reply to `help` and to anything not understood.
-pub const HELP: &str = "\
-| command | what it does |
-|---|---|
-| `/shadowdraft redraft` | draft again from the current evidence, proposing rules turned down before |
-| `/shadowdraft ignore <rule-id>` | never propose this rule again (e.g. `support-bot/send_email/2`) |
-| `/shadowdraft ignore <tool>` | never propose rules for this tool of this agent again |
-| `/shadowdraft explain <rule-id>` | show the evidence behind one rule |
-| `/shadowdraft help` | this list |
+/// The commands, one of each, in the order `help` lists them.
+const EVERY: [Command; 5] = [
+    Command::Redraft,
+    Command::Ignore(String::new()),
+    Command::Explain(String::new()),
+    Command::Help,
+    Command::Unknown(String::new()),
+];
 
-Commands are accepted from people with write access to the repository, one per line.";
+impl Command {
+    /// How the command is written and what it does. The match is exhaustive:
+    /// a new command does not compile until it is documented here.
+    fn usage(&self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Command::Redraft => &[(
+                "/shadowdraft redraft",
+                "draft again from the current evidence, proposing rules turned down before",
+            )],
+            Command::Ignore(_) => &[
+                (
+                    "/shadowdraft ignore <rule-id>",
+                    "never propose this rule again (e.g. `support-bot/send_email/2`)",
+                ),
+                (
+                    "/shadowdraft ignore <tool>",
+                    "never propose rules for this tool of this agent again",
+                ),
+            ],
+            Command::Explain(_) => &[(
+                "/shadowdraft explain <rule-id>",
+                "show the evidence behind one rule",
+            )],
+            Command::Help => &[("/shadowdraft help", "this list")],
+            Command::Unknown(_) => &[],
+        }
+    }
+}
+
+/// The reply to `help` and to anything not understood.
+pub fn help() -> String {
+    let mut out = String::from("| command | what it does |\n|---|---|\n");
+    for (written, what) in EVERY.iter().flat_map(Command::usage) {
+        out.push_str(&format!("| `{written}` | {what} |\n"));
+    }
+    out.push_str("\nCommands are accepted from people with write access to the repository, one per line.");
+    out
+}
 
 /// The commands in a comment, in order.
 pub fn parse(body: &str) -> Vec<Command> {
@@ -75,6 +111,18 @@ pub fn parse(body: &str) -> Vec<Command> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_lists_every_command_and_each_line_of_it_parses_back() {
+        let help = help();
+        for (written, _) in EVERY.iter().flat_map(Command::usage) {
+            assert!(help.contains(written), "{written}");
+            let example = written
+                .replace("<rule-id>", "a/t/1")
+                .replace("<tool>", "send_email");
+            assert!(!matches!(parse(&example)[..], [Command::Unknown(_)]), "{example}");
+        }
+    }
 
     #[test]
     fn commands_are_lines_of_their_own() {
