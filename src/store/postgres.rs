@@ -993,12 +993,12 @@ async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM shadowdraft_migrations")
         .fetch_all(&mut *tx)
         .await?;
-    for (version, sql) in MIGRATIONS {
-        if applied.contains(version) {
+    for &(version, sql) in MIGRATIONS {
+        if applied.contains(&version) {
             continue;
         }
-        sqlx::raw_sql(sql)
-            .execute(&mut *tx)
+        // Unprepared, so one text may hold many statements.
+        sqlx::Executor::execute(&mut *tx, sql)
             .await
             .with_context(|| format!("PostgreSQL migration {version} failed"))?;
         sqlx::query("INSERT INTO shadowdraft_migrations (version) VALUES ($1)")
