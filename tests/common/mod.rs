@@ -7,6 +7,7 @@ pub mod fake_github;
 pub mod git_bridge;
 pub mod http;
 pub mod postgres;
+pub mod replicas;
 pub mod rig;
 
 use shadowdraft::core::catalogue::{self, Catalogue};
