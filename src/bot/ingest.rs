@@ -119,8 +119,8 @@ pub enum Journal {
     /// Two connections of their own (writer, folder); the window recovered
     /// up to journal id `through`, which the folder keeps folding into.
     Local {
-        writer: Sqlite,
-        folder: Sqlite,
+        writer: Box<Sqlite>,
+        folder: Box<Sqlite>,
         window: Arc<Mutex<Window>>,
         through: i64,
         progress: Arc<FoldProgress>,
@@ -219,7 +219,7 @@ impl Ingestor {
                 progress.committed.store(through, Ordering::Release);
                 progress.folded.store(through, Ordering::Release);
                 let folder = Folder {
-                    store: folder,
+                    store: *folder,
                     window,
                     through,
                     unsaved: through > 0,
@@ -227,7 +227,7 @@ impl Ingestor {
                     progress: progress.clone(),
                 };
                 (
-                    Appender::Local(writer),
+                    Appender::Local(*writer),
                     progress,
                     Box::new(move || folder.run(to_fold)),
                 )

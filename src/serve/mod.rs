@@ -104,8 +104,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             let window = Arc::new(Mutex::new(recovered.window));
             let progress = Arc::new(FoldProgress::default());
             let journal = Journal::Local {
-                writer,
-                folder: Sqlite::open(&db)?,
+                writer: Box::new(writer),
+                folder: Box::new(Sqlite::open(&db)?),
                 window: window.clone(),
                 through: recovered.through,
                 progress: progress.clone(),

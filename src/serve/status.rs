@@ -44,22 +44,34 @@ fn store_failed(e: anyhow::Error) -> Response {
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     let ctx = &app.ctx;
     let store = &ctx.store;
+    // A store that does not answer is reported as such, not waited on for each gauge.
+    let store_up = store.health().await.is_ok();
     let since = crate::clock::now() - crate::bot::rollout::ACTIVE_SECONDS;
-    let installations = match &ctx.settings.forge {
-        ForgeSettings::Github(gh) => {
-            let name = format!("{}/{}", gh.app.owner, gh.app.repo);
-            store.installations_serving(&name).await.ok()
-        }
-        ForgeSettings::Local => None,
+    let (queue_depth, shapes_in_window, nodes, installations) = if store_up {
+        let installations = match &ctx.settings.forge {
+            ForgeSettings::Github(gh) => {
+                let name = format!("{}/{}", gh.app.owner, gh.app.repo);
+                store.installations_serving(&name).await.ok()
+            }
+            ForgeSettings::Local => None,
+        };
+        (
+            store.queue_depth().await.unwrap_or(-1),
+            ctx.shapes_in_window().await.unwrap_or_default(),
+            store.nodes(since).await.unwrap_or_default(),
+            installations,
+        )
+    } else {
+        (-1, 0, Vec::new(), None)
     };
     let text = ctx.metrics.render(&Gauges {
-        queue_depth: store.queue_depth().await.unwrap_or(-1),
-        shapes_in_window: ctx.shapes_in_window().await.unwrap_or_default(),
+        queue_depth,
+        shapes_in_window,
         github_errors: ctx.forge.errors_by_status(),
-        nodes: store.nodes(since).await.unwrap_or_default(),
+        nodes,
         installations,
         store: store.kind(),
-        store_up: store.health().await.is_ok(),
+        store_up,
         replica: replica(store),
     });
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
