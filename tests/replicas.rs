@@ -358,6 +358,38 @@ async fn one_pull_request_per_agent_when_replicas_wake_at_once_and_one_dies_mid_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_waking_at_once_on_one_agent_open_one_pull_request_from_both_batches() {
+    let rig = Rig::new();
+    let cluster = Cluster::start();
+    let url = cluster.create_database("race");
+    let replicas = start(&rig, &url, 2, 2).await;
+    // Each replica stores half of the agent's calls; both queue it for the same second.
+    let (x, y) = (emails(AGENT, 0), emails(AGENT, 4));
+    let (a, b) = tokio::join!(
+        post(&replicas[0].addr, &x, None),
+        post(&replicas[1].addr, &y, None)
+    );
+    for reply in [a, b] {
+        assert_eq!(reply.expect("the replica answers").status, 202);
+    }
+    let number = within(Duration::from_secs(60), "the proposal", || async {
+        let status = agent(&replicas[1], AGENT).await;
+        match (status["job"].is_null(), status["proposal"]["number"].as_u64()) {
+            (true, Some(n)) => Some(n),
+            _ => None,
+        }
+    })
+    .await;
+    assert_eq!(rig.github.pulls().len(), 1, "{:#?}", rig.github.pulls());
+    assert_eq!(rig.github.count("POST", "/repos/acme/agent-policies/pulls"), 1);
+    let body = rig.github.pull(number).unwrap().body;
+    assert!(
+        body.contains("8 calls in 8 distinct shapes"),
+        "the draft saw both replicas' calls:\n{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_that_loses_the_database_answers_503_and_recovers_without_a_restart() {
     let rig = Rig::new();
     let cluster = Cluster::start();
