@@ -68,8 +68,9 @@ fn main() -> ExitCode {
             .map(|i| Server::start(dir.path(), &repo, &url, n, i))
             .collect();
         let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
+        let cpu_before: f64 = servers.iter().map(Server::cpu_seconds).sum();
         let run = runtime.block_on(load(&addrs, &batches, connections, seconds));
-        let cpu: f64 = servers.iter().map(Server::cpu_seconds).sum();
+        let cpu = servers.iter().map(Server::cpu_seconds).sum::<f64>() - cpu_before;
         // Give the folders a checkpoint, then count what the window holds.
         std::thread::sleep(Duration::from_secs(3));
         let counted: u64 = agents.iter().map(|a| calls_in_window(addrs[0], a)).sum();
@@ -183,10 +184,10 @@ impl Server {
     fn cpu_seconds(&self) -> f64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
         let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let f: Vec<u64> = rest.split_whitespace().filter_map(|v| v.parse().ok()).collect();
-        // utime and stime, fields 14 and 15 (11 and 12 after the state letter).
-        let ticks = f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
-        ticks as f64 / 100.0
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime: fields 14 and 15, the 12th and 13th after the command.
+        let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        (field(11) + field(12)) as f64 / 100.0
     }
 }
 
