@@ -7,7 +7,7 @@ mod common;
 
 use common::postgres::Cluster;
 use common::replicas::{store_section, within, Replica, DATABASE_URL_VAR};
-use common::rig::{token, Rig, AGENT};
+use common::rig::{comment, token, Rig, AGENT, WEBHOOK_SECRET};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -387,6 +387,49 @@ async fn two_replicas_waking_at_once_on_one_agent_open_one_pull_request_from_bot
         body.contains("8 calls in 8 distinct shapes"),
         "the draft saw both replicas' calls:\n{body}"
     );
+
+    // GitHub redelivers a command to the other replica: handled once, answered once.
+    rig.github.set_permission("alice", "write");
+    let command = comment(number, "alice", "/shadowdraft help");
+    let first = deliver(&replicas[0], "issue_comment", "delivery-help", &command).await;
+    let again = deliver(&replicas[1], "issue_comment", "delivery-help", &command).await;
+    assert_eq!(
+        (first.status, again.status),
+        (202, 200),
+        "{} / {}",
+        first.body,
+        again.body
+    );
+    assert_eq!(again.json()["duplicate"], true);
+    let marker = "<!-- shadowdraft:reply:delivery-help -->";
+    within(Duration::from_secs(30), "the reply", || {
+        let answered = rig.replies(number).iter().any(|c| c.contains(marker));
+        async move { answered.then_some(()) }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let replies = rig.replies(number);
+    assert_eq!(
+        replies.iter().filter(|c| c.contains(marker)).count(),
+        1,
+        "{replies:#?}"
+    );
+}
+
+/// GitHub delivers a signed webhook to one replica.
+async fn deliver(replica: &Replica, event: &str, delivery: &str, payload: &Value) -> common::http::Reply {
+    let body = payload.to_string().into_bytes();
+    let signature = shadowdraft::serve::webhook::sign(WEBHOOK_SECRET, &body);
+    let headers = [
+        ("x-github-event", event),
+        ("x-github-delivery", delivery),
+        ("x-hub-signature-256", signature.as_str()),
+        ("content-type", "application/json"),
+    ];
+    replica
+        .request("POST", "/github/webhook", &headers, body)
+        .await
+        .expect("the replica answers")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
