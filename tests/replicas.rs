@@ -437,7 +437,7 @@ async fn a_replica_that_loses_the_database_answers_503_and_recovers_without_a_re
     let rig = Rig::new();
     let cluster = Cluster::start();
     let url = cluster.create_database("outage");
-    let replicas = start(&rig, &url, 1, 3600).await;
+    let mut replicas = start(&rig, &url, 1, 3600).await;
     let replica = &replicas[0];
     let (first, first_counts) = batch(1, &["agent-a"]);
     let (second, second_counts) = batch(2, &["agent-a"]);

@@ -86,6 +86,18 @@ impl Replica {
         }
     }
 
+    /// SIGTERM: finish what is in flight, fold what is stored, exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("the replica runs");
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+        child.wait().expect("reap the replica")
+    }
+
     pub fn alive(&self) -> bool {
         self.child.is_some()
     }
