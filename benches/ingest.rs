@@ -316,7 +316,7 @@ fn mib(bytes: u64) -> f64 {
 /// Calls on disk, read with the server's own recovery code: (calls, shapes, time).
 fn calls_on_disk(data: &Path, agents: &[String]) -> (u64, usize, Duration) {
     let started = Instant::now();
-    let store = shadowdraft::store::Store::open(&data.join("shadowdraft.db")).expect("open the store");
+    let store = shadowdraft::store::Sqlite::open(&data.join("shadowdraft.db")).expect("open the store");
     let now = shadowdraft::clock::now();
     let window = shadowdraft::bot::ingest::recover(&store, WINDOW_DAYS, now)
         .expect("recover the window")

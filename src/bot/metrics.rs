@@ -44,6 +44,12 @@ pub struct Gauges {
     pub nodes: Vec<(String, String, i64)>,
     /// GitHub App installations (from webhooks) that serve the policy repository.
     pub installations: Option<usize>,
+    /// `sqlite` or `postgres`.
+    pub store: &'static str,
+    /// The store answered this scrape.
+    pub store_up: bool,
+    /// This replica's name in claims (PostgreSQL).
+    pub replica: Option<String>,
 }
 
 impl Metrics {
@@ -210,6 +216,13 @@ impl Metrics {
                 "# HELP shadowdraft_installations_serving_repository App installations, as webhooks reported them, that serve the policy repository.\n# TYPE shadowdraft_installations_serving_repository gauge\nshadowdraft_installations_serving_repository {serving}"
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP shadowdraft_store_up Whether the store answered this scrape.\n# TYPE shadowdraft_store_up gauge\nshadowdraft_store_up{{store=\"{}\",replica=\"{}\"}} {}",
+            gauges.store,
+            label(gauges.replica.as_deref().unwrap_or("")),
+            u8::from(gauges.store_up)
+        );
         let h = self.latency.lock().expect("metrics lock");
         let name = "shadowdraft_job_duration_seconds";
         let _ = writeln!(
@@ -250,7 +263,14 @@ mod tests {
             github_errors: BTreeMap::from([(502, 1)]),
             nodes: vec![("node \"1\"".into(), "abc".into(), 7)],
             installations: None,
+            store: "postgres",
+            store_up: false,
+            replica: Some("7-ab".into()),
         });
+        assert!(
+            text.contains("shadowdraft_store_up{store=\"postgres\",replica=\"7-ab\"} 0\n"),
+            "{text}"
+        );
         assert!(
             text.contains("shadowdraft_node_policy_commit{node=\"node \\\"1\\\"\",commit=\"abc\"} 1\n"),
             "{text}"

@@ -14,10 +14,10 @@ pub mod rollout;
 pub mod worker;
 
 use crate::config::Settings;
-use crate::core::window::Window;
+use crate::core::window::{self, Window};
 use crate::forge::{Forge, ForgeError};
 use crate::git::{Credentials, PolicyRepo};
-use crate::store::Store;
+use crate::store::{Postgres, Store};
 use ingest::FoldProgress;
 use metrics::Metrics;
 use std::sync::{Arc, Mutex};
@@ -27,16 +27,28 @@ use tokio::sync::Notify;
 /// Everything a job needs; shared with the HTTP handlers.
 pub struct Context {
     pub settings: Settings,
-    pub store: Arc<Mutex<Store>>,
-    pub window: Arc<Mutex<Window>>,
+    pub store: Arc<Store>,
+    /// Where the calls of the window are read from.
+    pub observed: Observed,
     pub repo: Arc<Mutex<PolicyRepo>>,
     pub forge: Forge,
     pub metrics: Arc<Metrics>,
     pub wake: Arc<Notify>,
-    /// How far ingest has folded: a job waits for what was acknowledged.
-    pub progress: Arc<FoldProgress>,
     /// Tells whoever waits when the worker has nothing left to do.
     pub idle: worker::Idle,
+}
+
+/// Where drafting reads the calls observed in the window.
+pub enum Observed {
+    /// One process (SQLite): the whole window in memory, kept by ingest's
+    /// folder; `progress` says how far it has folded what was acknowledged.
+    Local {
+        window: Arc<Mutex<Window>>,
+        progress: Arc<FoldProgress>,
+    },
+    /// Several replicas (PostgreSQL): the shared buckets and the batches not
+    /// yet folded into them, read for one agent at a time.
+    Shared(Postgres),
 }
 
 /// Why a job or a delivery failed; it stays queued and is retried.
@@ -80,9 +92,58 @@ impl Context {
         blocking(move || work(&repo.lock().expect("repo lock"), credentials.as_ref())).await
     }
 
-    pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
-        self.store.lock().expect("store lock")
+    /// Read the agent's retained days with every batch acknowledged so far in them.
+    pub async fn observed<T: Send + 'static>(
+        &self,
+        agent: &str,
+        read: impl FnOnce(&Window) -> T + Send + 'static,
+    ) -> Result<T, JobError> {
+        match &self.observed {
+            Observed::Local { window, progress } => {
+                progress.caught_up(Duration::from_secs(30)).await;
+                Ok(read(&window.lock().expect("window lock")))
+            }
+            Observed::Shared(db) => {
+                let span = window::span(crate::clock::now(), self.retain_days());
+                let rows = db.agent_rows(agent, window::day_of(span.start)).await?;
+                let agent = agent.to_string();
+                blocking(move || Ok(read(&ingest::agent_window(rows, &agent)?))).await
+            }
+        }
     }
+
+    /// Distinct call shapes in the window (`None`: the store did not answer).
+    pub async fn shapes_in_window(&self) -> Option<usize> {
+        match &self.observed {
+            Observed::Local { window, .. } => Some(window.lock().expect("window lock").shape_count()),
+            Observed::Shared(db) => {
+                let span = window::span(crate::clock::now(), self.retain_days());
+                db.window_shapes(window::day_of(span.start))
+                    .await
+                    .ok()
+                    .map(|n| n as usize)
+            }
+        }
+    }
+
+    /// How long a claim lasts without a heartbeat; `None`: one process needs none.
+    pub fn lease(&self) -> Option<Duration> {
+        match &*self.store {
+            Store::Sqlite(_) => None,
+            Store::Postgres(db) => Some(Duration::from_secs(db.lease_seconds())),
+        }
+    }
+
+    /// Days of buckets kept: the drafting window, or longer to tell unused rules.
+    pub fn retain_days(&self) -> u32 {
+        let drafting = &self.settings.drafting;
+        drafting.window_days.max(drafting.unused_after)
+    }
+}
+
+/// The key that one replica at a time holds to act on an agent's proposal.
+pub fn agent_key(agent: &str) -> String {
+    format!("agent:{agent}")
 }
 
 /// Run blocking work (git, drafting) off the async threads.

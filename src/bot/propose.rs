@@ -17,7 +17,6 @@ use crate::render::{self, ProposalView};
 use crate::store::{ProposalRecord, ProposedRule};
 use git2::Oid;
 use sha2::{Digest, Sha256};
-use std::time::Duration;
 
 /// What a job did, for logs and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,9 +129,10 @@ pub async fn propose(ctx: &Context, agent: &str) -> Result<Proposed, JobError> {
                 digest: view.digest,
                 url,
             };
-            let mut store = ctx.store();
-            store.save_proposal(agent, &record, crate::clock::now())?;
-            store.save_proposal_rules(agent, &drafted.rules)?;
+            ctx.store
+                .save_proposal(agent, &record, crate::clock::now())
+                .await?;
+            ctx.store.save_proposal_rules(agent, &drafted.rules).await?;
             Ok(outcome)
         }
     }
@@ -203,26 +203,23 @@ async fn fetch(ctx: &Context, branch: &str) -> Result<Fetched, JobError> {
 /// The gap between `files` and the agent's calls in the window, with what was
 /// turned down or ignored withheld. `None`: no calls in the window.
 async fn draft(ctx: &Context, agent: &str, files: RepoFiles) -> Result<Option<Drafted>, JobError> {
-    ctx.progress.caught_up(Duration::from_secs(30)).await;
     let drafting = &ctx.settings.drafting;
     let now = crate::clock::now();
-    let (mut summary, history) = {
-        let window = ctx.window.lock().expect("window lock");
-        // Rules count as unused only once the agent was watched for the whole period.
-        let watched_long_enough = window
-            .first_day(agent)
-            .is_some_and(|first| first <= window::day_of(now) - i64::from(drafting.unused_after) + 1);
-        let history =
-            watched_long_enough.then(|| window.summary(agent, window::span(now, drafting.unused_after)));
-        (
-            window.summary(agent, window::span(now, drafting.window_days)),
-            history,
-        )
-    };
-    let (rejected, ignored) = {
-        let store = ctx.store();
-        (store.rejections(agent)?, store.ignored_tools(agent)?)
-    };
+    let (unused_after, window_days, who) = (drafting.unused_after, drafting.window_days, agent.to_string());
+    let (mut summary, history) = ctx
+        .observed(agent, move |window| {
+            // Rules count as unused only once the agent was watched for the whole period.
+            let watched_long_enough = window
+                .first_day(&who)
+                .is_some_and(|first| first <= window::day_of(now) - i64::from(unused_after) + 1);
+            let history = watched_long_enough.then(|| window.summary(&who, window::span(now, unused_after)));
+            (window.summary(&who, window::span(now, window_days)), history)
+        })
+        .await?;
+    let (rejected, ignored) = (
+        ctx.store.rejections(agent).await?,
+        ctx.store.ignored_tools(agent).await?,
+    );
     let mut ignored_calls = Vec::new();
     for (tool, reason) in ignored {
         if let Some(calls) = summary.remove_tool(agent, &tool) {
@@ -344,7 +341,7 @@ async fn gather(
         }
         _ => false,
     };
-    let checked_head = ctx.store().proposal(agent)?.map(|p| p.head);
+    let checked_head = ctx.store.proposal(agent).await?.map(|p| p.head);
     Ok(Gathered {
         open,
         section: render::proposal(view),

@@ -5,7 +5,7 @@
 //! write access.
 
 use super::events::Event;
-use super::{Context, JobError};
+use super::{agent_key, Context, JobError};
 use crate::config::ForgeSettings;
 use crate::core::commands::{self, Command};
 use crate::core::draft::Rejection;
@@ -54,26 +54,27 @@ pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<(), JobError> 
             }
             Ok(())
         }
-        Event::Push { git_ref, .. } => push(ctx, &git_ref),
+        Event::Push { git_ref, .. } => push(ctx, &git_ref).await,
         Event::Installation {
             installation,
             deleted,
             repositories,
         } => {
             let repositories = (!deleted).then_some(repositories);
-            let store = ctx.store();
-            store.set_installation(installation, repositories.as_deref(), crate::clock::now())?;
-            drop(store);
-            warn_if_not_served(ctx, installation)
+            ctx.store
+                .set_installation(installation, repositories.as_deref(), crate::clock::now())
+                .await?;
+            warn_if_not_served(ctx, installation).await
         }
         Event::InstallationRepositories {
             installation,
             added,
             removed,
         } => {
-            let store = ctx.store();
-            let mut repos: BTreeSet<String> = store
-                .installation_repositories(installation)?
+            let mut repos: BTreeSet<String> = ctx
+                .store
+                .installation_repositories(installation)
+                .await?
                 .into_iter()
                 .collect();
             repos.extend(added);
@@ -81,9 +82,10 @@ pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<(), JobError> 
                 repos.remove(&gone);
             }
             let repos: Vec<String> = repos.into_iter().collect();
-            store.set_installation(installation, Some(&repos), crate::clock::now())?;
-            drop(store);
-            warn_if_not_served(ctx, installation)
+            ctx.store
+                .set_installation(installation, Some(&repos), crate::clock::now())
+                .await?;
+            warn_if_not_served(ctx, installation).await
         }
         Event::Comment {
             number,
@@ -117,6 +119,7 @@ async fn promote(
     number: u64,
     merge_commit: Option<&str>,
 ) -> Result<(), JobError> {
+    let _held = ctx.store.lock(&agent_key(agent)).await?;
     let main = base_files(ctx).await?;
     let on_main: BTreeSet<String> = match Policies::load(&main) {
         Ok(policies) => policies.rules.iter().map(|r| r.id.to_string()).collect(),
@@ -128,19 +131,17 @@ async fn promote(
         }
     };
     let now = crate::clock::now();
-    {
-        let store = ctx.store();
-        let rules = store.proposal_rules(agent)?;
-        let verdicts = review::merged(&rules, &on_main, number);
-        for rule in &verdicts.promoted {
-            store.promote(agent, rule, number, now)?;
-        }
-        remember(&store, agent, &verdicts)?;
-        store.forget_proposal(agent)?;
-        store.queue(agent, now)?;
-        if let Some(commit) = merge_commit {
-            store.start_rollout(number, agent, commit)?;
-        }
+    let store = &ctx.store;
+    let rules = store.proposal_rules(agent).await?;
+    let verdicts = review::merged(&rules, &on_main, number);
+    for rule in &verdicts.promoted {
+        store.promote(agent, rule, number, now).await?;
+    }
+    remember(store, agent, &verdicts).await?;
+    store.forget_proposal(agent).await?;
+    store.queue(agent, now).await?;
+    if let Some(commit) = merge_commit {
+        store.start_rollout(number, agent, commit).await?;
     }
     delete_branch(ctx, agent).await;
     ctx.wake.notify_one();
@@ -149,19 +150,17 @@ async fn promote(
 
 /// Closed without merging: every rule of the proposal is turned down.
 async fn turn_down(ctx: &Context, agent: &str, number: u64) -> Result<(), JobError> {
-    {
-        let store = ctx.store();
-        let rules = store.proposal_rules(agent)?;
-        remember(&store, agent, &review::closed(&rules, number))?;
-        store.forget_proposal(agent)?;
-    }
+    let _held = ctx.store.lock(&agent_key(agent)).await?;
+    let rules = ctx.store.proposal_rules(agent).await?;
+    remember(&ctx.store, agent, &review::closed(&rules, number)).await?;
+    ctx.store.forget_proposal(agent).await?;
     delete_branch(ctx, agent).await;
     Ok(())
 }
 
-fn remember(store: &crate::store::Store, agent: &str, verdicts: &Verdicts<'_>) -> anyhow::Result<()> {
+async fn remember(store: &crate::store::Store, agent: &str, verdicts: &Verdicts<'_>) -> anyhow::Result<()> {
     for (fingerprint, rejection) in &verdicts.turned_down {
-        store.reject(agent, fingerprint, rejection)?;
+        store.reject(agent, fingerprint, rejection).await?;
     }
     Ok(())
 }
@@ -189,26 +188,25 @@ async fn base_files(ctx: &Context) -> Result<RepoFiles, JobError> {
 }
 
 /// The base branch moved: redraft every agent with an open proposal against it.
-fn push(ctx: &Context, git_ref: &str) -> Result<(), JobError> {
+async fn push(ctx: &Context, git_ref: &str) -> Result<(), JobError> {
     if git_ref != format!("refs/heads/{}", ctx.settings.base_branch) {
         return Ok(());
     }
-    let store = ctx.store();
     let now = crate::clock::now();
-    for (agent, _) in store.proposals()? {
-        store.queue(&agent, now)?;
+    for (agent, _) in ctx.store.proposals().await? {
+        ctx.store.queue(&agent, now).await?;
     }
-    drop(store);
     ctx.wake.notify_one();
     Ok(())
 }
 
-fn warn_if_not_served(ctx: &Context, installation: u64) -> Result<(), JobError> {
+async fn warn_if_not_served(ctx: &Context, installation: u64) -> Result<(), JobError> {
     if let ForgeSettings::Github(gh) = &ctx.settings.forge {
         let name = format!("{}/{}", gh.app.owner, gh.app.repo);
         if ctx
-            .store()
-            .installation_repositories(installation)?
+            .store
+            .installation_repositories(installation)
+            .await?
             .iter()
             .all(|r| !r.eq_ignore_ascii_case(&name))
         {
@@ -234,6 +232,7 @@ async fn comment(
     let Some(agent) = agent_of(ctx, number, head).await? else {
         return Ok(());
     };
+    let _held = ctx.store.lock(&agent_key(&agent)).await?;
     let marker = format!("<!-- shadowdraft:reply:{delivery} -->");
     if ctx
         .forge
@@ -263,7 +262,7 @@ async fn comment(
 /// Which agent a pull request proposes for, if it is one of the bot's: the
 /// proposal the bot recorded, else the agent its head branch names.
 async fn agent_of(ctx: &Context, number: u64, head: Option<&str>) -> Result<Option<String>, JobError> {
-    if let Some(agent) = ctx.store().agent_of_pull(number)? {
+    if let Some(agent) = ctx.store.agent_of_pull(number).await? {
         return Ok(Some(agent));
     }
     let head = match head {
@@ -292,16 +291,15 @@ async fn carry_out(
             commands::help()
         ),
         Command::Redraft => {
-            let store = ctx.store();
-            store.forgive(agent)?;
-            store.queue(agent, now)?;
+            ctx.store.forgive(agent).await?;
+            ctx.store.queue(agent, now).await?;
             format!("Redrafting `{agent}` from the current evidence, turned-down rules and ignored tools included.")
         }
         Command::Ignore(target) => {
-            let store = ctx.store();
+            let store = &ctx.store;
             let reason = format!("ignored by @{user} in #{number}");
             if target.contains('/') {
-                let rules = store.proposal_rules(agent)?;
+                let rules = store.proposal_rules(agent).await?;
                 let Some(rule) = rules.iter().find(|r| r.id == target) else {
                     return Ok(format!("There is no rule `{target}` in this proposal."));
                 };
@@ -310,11 +308,11 @@ async fn carry_out(
                     reason,
                     permanent: true,
                 };
-                store.reject(agent, &rule.fingerprint, &rejection)?;
+                store.reject(agent, &rule.fingerprint, &rejection).await?;
             } else {
-                store.ignore_tool(agent, &target, &reason)?;
+                store.ignore_tool(agent, &target, &reason).await?;
             }
-            store.queue(agent, now)?;
+            store.queue(agent, now).await?;
             format!("`{target}` will not be proposed again for `{agent}`; redrafting without it.")
         }
         Command::Explain(rule) => {

@@ -11,10 +11,10 @@ pub const ACTIVE_SECONDS: i64 = 24 * 3600;
 /// whether some are still waiting.
 pub async fn check(ctx: &Context) -> Result<bool, JobError> {
     let now = crate::clock::now();
-    let (pending, nodes) = {
-        let store = ctx.store();
-        (store.pending_rollouts()?, store.nodes(now - ACTIVE_SECONDS)?)
-    };
+    let (pending, nodes) = (
+        ctx.store.pending_rollouts().await?,
+        ctx.store.nodes(now - ACTIVE_SECONDS).await?,
+    );
     if pending.is_empty() {
         return Ok(false);
     }
@@ -46,13 +46,33 @@ pub async fn check(ctx: &Context) -> Result<bool, JobError> {
             waiting = true;
             continue;
         }
+        // One replica at a time; a replica that died after commenting left the marker.
+        let _held = ctx.store.lock(&format!("rollout:{pull}")).await?;
+        if !ctx
+            .store
+            .pending_rollouts()
+            .await?
+            .iter()
+            .any(|(p, _)| *p == pull)
+        {
+            continue;
+        }
+        let marker = format!("<!-- shadowdraft:rollout:{merge} -->");
         let short = &merge[..merge.len().min(7)];
         let body = format!(
-            "<!-- shadowdraft:rollout:{merge} -->\nRolled out: `{short}` is loaded by {k} of {n} enforcement nodes \
+            "{marker}\nRolled out: `{short}` is loaded by {k} of {n} enforcement nodes \
              (nodes that reported in the last 24 hours)."
         );
-        ctx.forge.comment(pull, &body).await?;
-        ctx.store().announce_rollout(pull)?;
+        if !ctx
+            .forge
+            .comments(pull)
+            .await?
+            .iter()
+            .any(|c| c.contains(&marker))
+        {
+            ctx.forge.comment(pull, &body).await?;
+        }
+        ctx.store.announce_rollout(pull).await?;
         tracing::info!(pull, %merge, nodes = n, "rollout complete");
     }
     Ok(waiting)

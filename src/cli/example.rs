@@ -84,7 +84,7 @@ pub async fn run(running: &Running) -> anyhow::Result<()> {
     {
         bail!("the agents are still being drafted after 2 minutes");
     }
-    let proposals = app.ctx.store().local_pulls()?;
+    let proposals = app.ctx.store.local_pulls().await?;
     println!("\nProposals (GET http://{}/v1/proposals):", running.addr);
     for p in &proposals {
         println!(

@@ -1,7 +1,7 @@
 //! The bot's settings: `shadowdraft serve`'s part of the file, checked, with
 //! its secrets read from the environment.
 
-use super::{Check, Committer, Config, ConfigError, ForgeKind, HttpLimits, ReviewConfig, DEFAULT_DATA_DIR};
+use super::{Check, Committer, Config, ConfigError, ForgeKind, HttpLimits, ReviewConfig, StoreKind, DEFAULT_DATA_DIR};
 use crate::core::config::DraftingConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,7 +21,37 @@ pub struct Settings {
     pub labels: Vec<String>,
     pub drafting: DraftingConfig,
     pub http: HttpLimits,
+    pub store: StoreSettings,
 }
+
+/// Where the bot keeps its state.
+#[derive(Clone)]
+pub enum StoreSettings {
+    /// `data_dir/shadowdraft.db`: one process.
+    Sqlite,
+    /// One database shared by every replica.
+    Postgres {
+        /// Holds the password: never logged.
+        url: String,
+        lease_seconds: u64,
+    },
+}
+
+impl std::fmt::Debug for StoreSettings {
+    // The URL carries the database password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreSettings::Sqlite => f.write_str("Sqlite"),
+            StoreSettings::Postgres { lease_seconds, .. } => f
+                .debug_struct("Postgres")
+                .field("lease_seconds", lease_seconds)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// A claim on a job or delivery lasts this long without a heartbeat.
+pub const DEFAULT_LEASE_SECONDS: u64 = 30;
 
 #[derive(Debug, Clone)]
 pub enum ForgeSettings {
@@ -232,6 +262,24 @@ impl Config {
             return Err(fail("drafting.window_days", "must be at least 1".into()));
         }
 
+        let store = self.store_settings(&check)?;
+        if matches!(store, StoreSettings::Postgres { .. }) {
+            // Replicas share the database, not their data_dir: what a node or
+            // reviewer sees must not depend on which replica answers.
+            if self.ingest.hs256_secret_env.is_none() && self.ingest.public_key_paths.is_empty() {
+                return Err(fail(
+                    "ingest.hs256_secret_env",
+                    "store.kind postgres runs several replicas, which must share the ingest key: set ingest.hs256_secret_env or ingest.public_key_paths".into(),
+                ));
+            }
+            if repo_url.is_none() {
+                return Err(fail(
+                    "policy_repo.url",
+                    "store.kind postgres runs several replicas, which must share the policy repository: set its URL".into(),
+                ));
+            }
+        }
+
         Ok(Settings {
             listen,
             data_dir,
@@ -254,7 +302,37 @@ impl Config {
                 .unwrap_or_else(|| vec!["shadowdraft".into()]),
             drafting: self.drafting.clone(),
             http: self.http.limits(&check)?,
+            store,
         })
+    }
+
+    fn store_settings(&self, check: &Check<'_>) -> Result<StoreSettings, ConfigError> {
+        let store = &self.store;
+        match store.kind.unwrap_or_default() {
+            StoreKind::Sqlite => {
+                if store.url_env.is_some() {
+                    return Err(check.fail("store.url_env", "only store.kind postgres reads a URL".into()));
+                }
+                Ok(StoreSettings::Sqlite)
+            }
+            StoreKind::Postgres => {
+                let var = store.url_env.as_deref().ok_or_else(|| {
+                    check.fail(
+                        "store.url_env",
+                        "required when store.kind is postgres: the variable holding the database URL".into(),
+                    )
+                })?;
+                let url = check.secret("store.url_env", var)?;
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    return Err(check.fail("store.url_env", format!("{var} must hold a postgres:// URL")));
+                }
+                let lease_seconds = store.lease_seconds.unwrap_or(DEFAULT_LEASE_SECONDS);
+                if lease_seconds < 2 {
+                    return Err(check.fail("store.lease_seconds", "must be at least 2".into()));
+                }
+                Ok(StoreSettings::Postgres { url, lease_seconds })
+            }
+        }
     }
 }
 
@@ -320,6 +398,54 @@ mod tests {
         assert_eq!(config.forge.kind, Some(ForgeKind::Github));
         let e = config.settings("example", &no_env).unwrap_err();
         assert_eq!(e.key, "forge.private_key_path");
+    }
+
+    #[test]
+    fn postgres_needs_its_url_a_shared_key_and_a_shared_repository() {
+        let parse = |yaml: &str| Config::parse("c.yaml", yaml).unwrap();
+        let long = "k".repeat(40);
+        let env = |v: &str| match v {
+            "DB" => Some("postgres://bot:pw@db/shadowdraft".to_string()),
+            "NOT_A_URL" => Some("mysql://db".to_string()),
+            "INGEST" => Some(long.clone()),
+            _ => None,
+        };
+        let e = parse("store: {kind: postgres}\n")
+            .settings("c.yaml", &env)
+            .unwrap_err();
+        assert_eq!(e.key, "store.url_env");
+        let e = parse("store: {kind: postgres, url_env: NOT_A_URL}\n")
+            .settings("c.yaml", &env)
+            .unwrap_err();
+        assert!(e.to_string().contains("postgres:// URL"), "{e}");
+        let e = parse("store: {kind: postgres, url_env: DB}\n")
+            .settings("c.yaml", &env)
+            .unwrap_err();
+        assert_eq!(e.key, "ingest.hs256_secret_env");
+        let e = parse("store: {kind: postgres, url_env: DB}\ningest: {hs256_secret_env: INGEST}\n")
+            .settings("c.yaml", &env)
+            .unwrap_err();
+        assert_eq!(e.key, "policy_repo.url");
+        let settings = parse(
+            "store: {kind: postgres, url_env: DB, lease_seconds: 5}\ningest: {hs256_secret_env: INGEST}\npolicy_repo: {url: /srv/p.git}\n",
+        )
+        .settings("c.yaml", &env)
+        .unwrap();
+        let StoreSettings::Postgres { url, lease_seconds } = &settings.store else {
+            panic!("{:?}", settings.store)
+        };
+        assert_eq!(
+            (url.as_str(), *lease_seconds),
+            ("postgres://bot:pw@db/shadowdraft", 5)
+        );
+        assert!(
+            !format!("{settings:?}").contains("pw@"),
+            "the password stays out of logs"
+        );
+        let e = parse("store: {url_env: DB}\n")
+            .settings("c.yaml", &env)
+            .unwrap_err();
+        assert_eq!(e.key, "store.url_env");
     }
 
     #[test]

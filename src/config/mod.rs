@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 mod bot;
 mod node;
 
-pub use bot::{AppSettings, ForgeSettings, GithubSettings, IngestSettings, Settings};
+pub use bot::{AppSettings, ForgeSettings, GithubSettings, IngestSettings, Settings, StoreSettings};
 pub use node::{EnforceConfig, Mode, NodeSettings, ReportSecret};
 
 /// The file `shadowdraft serve` and `shadowdraft enforce` read when not told otherwise.
@@ -42,6 +42,8 @@ pub struct Config {
     pub enforce: EnforceConfig,
     #[serde(default)]
     pub http: HttpConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
 }
 
 /// `http:`: how long a client may take and how many may be served at once,
@@ -118,6 +120,26 @@ pub struct ForgeConfig {
     pub webhook_secrets_env: Vec<String>,
     /// Labels put on every proposal.
     pub labels: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// One process, an embedded database file under `data_dir`.
+    #[default]
+    Sqlite,
+    /// Several replicas sharing one PostgreSQL database.
+    Postgres,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub kind: Option<StoreKind>,
+    /// Names the variable holding the PostgreSQL URL (`postgres://user:pass@host/db`).
+    pub url_env: Option<String>,
+    /// How long a replica's claim on a job or delivery lasts without a heartbeat.
+    pub lease_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -161,6 +161,11 @@ impl Window {
         old
     }
 
+    /// Every bucket, sorted by (agent, day).
+    pub fn into_buckets(self) -> BTreeMap<BucketKey, Summary> {
+        self.buckets
+    }
+
     /// Distinct call shapes held in memory.
     pub fn shape_count(&self) -> usize {
         self.buckets.values().map(Summary::shape_count).sum()

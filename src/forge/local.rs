@@ -5,22 +5,23 @@
 use super::Proposal;
 use crate::store::{LocalPull, Store};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 pub struct LocalForge {
-    store: Arc<Mutex<Store>>,
+    store: Arc<Store>,
     dir: PathBuf,
 }
 
 impl LocalForge {
-    pub fn new(store: Arc<Mutex<Store>>, dir: PathBuf) -> LocalForge {
+    pub fn new(store: Arc<Store>, dir: PathBuf) -> LocalForge {
         LocalForge { store, dir }
     }
 
-    pub fn find_open(&self, agent: &str) -> anyhow::Result<Option<Proposal>> {
+    pub async fn find_open(&self, agent: &str) -> anyhow::Result<Option<Proposal>> {
         Ok(self
-            .store()
-            .local_pulls()?
+            .store
+            .local_pulls()
+            .await?
             .into_iter()
             .find(|p| p.agent == agent && p.state == "open")
             .map(|p| Proposal {
@@ -30,7 +31,7 @@ impl LocalForge {
             }))
     }
 
-    pub fn open(
+    pub async fn open(
         &self,
         agent: &str,
         branch: &str,
@@ -39,17 +40,20 @@ impl LocalForge {
         body: &str,
     ) -> anyhow::Result<Proposal> {
         let now = crate::clock::now();
-        let number = self.store().open_local_pull(&LocalPull {
-            number: 0,
-            agent: agent.into(),
-            branch: branch.into(),
-            base: base.into(),
-            title: title.into(),
-            body: body.into(),
-            state: "open".into(),
-            created_at: now,
-            updated_at: now,
-        })?;
+        let number = self
+            .store
+            .open_local_pull(&LocalPull {
+                number: 0,
+                agent: agent.into(),
+                branch: branch.into(),
+                base: base.into(),
+                title: title.into(),
+                body: body.into(),
+                state: "open".into(),
+                created_at: now,
+                updated_at: now,
+            })
+            .await?;
         self.write_body(agent, body)?;
         Ok(Proposal {
             number,
@@ -58,18 +62,21 @@ impl LocalForge {
         })
     }
 
-    pub fn update(&self, agent: &str, number: u64, title: &str, body: &str) -> anyhow::Result<()> {
-        self.store()
-            .update_local_pull(number, title, body, crate::clock::now())?;
+    pub async fn update(&self, agent: &str, number: u64, title: &str, body: &str) -> anyhow::Result<()> {
+        self.store
+            .update_local_pull(number, title, body, crate::clock::now())
+            .await?;
         self.write_body(agent, body)
     }
 
-    pub fn comments(&self, number: u64) -> anyhow::Result<Vec<String>> {
-        self.store().local_comments(number)
+    pub async fn comments(&self, number: u64) -> anyhow::Result<Vec<String>> {
+        self.store.local_comments(number).await
     }
 
-    pub fn comment(&self, number: u64, body: &str) -> anyhow::Result<()> {
-        self.store().add_local_comment(number, body, crate::clock::now())
+    pub async fn comment(&self, number: u64, body: &str) -> anyhow::Result<()> {
+        self.store
+            .add_local_comment(number, body, crate::clock::now())
+            .await
     }
 
     fn url(&self, agent: &str) -> String {
@@ -86,9 +93,5 @@ impl LocalForge {
     fn file(&self, agent: &str) -> PathBuf {
         self.dir
             .join(format!("{}.md", crate::core::names::safe_name(agent)))
-    }
-
-    fn store(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().expect("store lock")
     }
 }

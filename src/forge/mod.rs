@@ -78,7 +78,7 @@ impl Forge {
 
     pub async fn find_open(&self, agent: &str, branch: &str) -> Result<Option<Proposal>, ForgeError> {
         match self {
-            Forge::Local(local) => Ok(local.find_open(agent)?),
+            Forge::Local(local) => Ok(local.find_open(agent).await?),
             Forge::GitHub(gh) => Ok(gh.find_open_pull(branch).await?.map(|p| Proposal {
                 number: p.number,
                 url: p.html_url,
@@ -96,7 +96,7 @@ impl Forge {
         body: &str,
     ) -> Result<Proposal, ForgeError> {
         match self {
-            Forge::Local(local) => Ok(local.open(agent, branch, base, title, body)?),
+            Forge::Local(local) => Ok(local.open(agent, branch, base, title, body).await?),
             Forge::GitHub(gh) => {
                 let p = gh.open_pull(branch, base, title, body).await?;
                 Ok(Proposal {
@@ -110,7 +110,7 @@ impl Forge {
 
     pub async fn update(&self, agent: &str, number: u64, title: &str, body: &str) -> Result<(), ForgeError> {
         match self {
-            Forge::Local(local) => Ok(local.update(agent, number, title, body)?),
+            Forge::Local(local) => Ok(local.update(agent, number, title, body).await?),
             Forge::GitHub(gh) => Ok(gh.update_pull(number, title, body).await?),
         }
     }
@@ -137,14 +137,14 @@ impl Forge {
 
     pub async fn comments(&self, number: u64) -> Result<Vec<String>, ForgeError> {
         match self {
-            Forge::Local(local) => Ok(local.comments(number)?),
+            Forge::Local(local) => Ok(local.comments(number).await?),
             Forge::GitHub(gh) => Ok(gh.comment_bodies(number).await?),
         }
     }
 
     pub async fn comment(&self, number: u64, body: &str) -> Result<(), ForgeError> {
         match self {
-            Forge::Local(local) => Ok(local.comment(number, body)?),
+            Forge::Local(local) => Ok(local.comment(number, body).await?),
             Forge::GitHub(gh) => Ok(gh.comment(number, body).await?),
         }
     }

@@ -8,13 +8,13 @@ mod status;
 pub mod webhook;
 
 use crate::auth::IngestAuth;
-use crate::bot::ingest::{self, FoldProgress, Ingestor, WriterSettings};
+use crate::bot::ingest::{self, FoldProgress, Ingestor, Journal, WriterSettings};
 use crate::bot::metrics::Metrics;
-use crate::bot::{worker, Context};
-use crate::config::{ForgeSettings, Settings};
+use crate::bot::{worker, Context, Observed};
+use crate::config::{ForgeSettings, Settings, StoreSettings};
 use crate::forge::{Forge, GitHub, LocalForge};
 use crate::git::{self, PolicyRepo};
-use crate::store::Store;
+use crate::store::{Postgres, Sqlite, Store};
 use anyhow::Context as _;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -49,7 +49,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/v1/proposals", get(status::proposals))
         .route("/v1/agents/{agent}", get(status::agent))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(status::healthz))
         .route("/metrics", get(status::metrics))
         .with_state(app)
 }
@@ -95,15 +95,38 @@ impl Running {
 pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let data = settings.data_dir.clone();
     std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
-    let db = data.join("shadowdraft.db");
-    let ingest_store = Store::open(&db)?;
-    let folder_store = Store::open(&db)?;
     let retain_days = settings.drafting.window_days.max(settings.drafting.unused_after);
-    let now = crate::clock::now();
-    let recovered = ingest::recover(&ingest_store, retain_days, now)?;
-    let through = recovered.through;
-    let window = Arc::new(Mutex::new(recovered.window));
-    let store = Arc::new(Mutex::new(Store::open(&db)?));
+    let (store, journal, observed) = match &settings.store {
+        StoreSettings::Sqlite => {
+            let db = data.join("shadowdraft.db");
+            let writer = Sqlite::open(&db)?;
+            let recovered = ingest::recover(&writer, retain_days, crate::clock::now())?;
+            let window = Arc::new(Mutex::new(recovered.window));
+            let progress = Arc::new(FoldProgress::default());
+            let journal = Journal::Local {
+                writer: Box::new(writer),
+                folder: Box::new(Sqlite::open(&db)?),
+                window: window.clone(),
+                through: recovered.through,
+                progress: progress.clone(),
+            };
+            (
+                Store::Sqlite(Mutex::new(Sqlite::open(&db)?)),
+                journal,
+                Observed::Local { window, progress },
+            )
+        }
+        StoreSettings::Postgres { url, lease_seconds } => {
+            let db = Postgres::open(url, *lease_seconds).await?;
+            tracing::info!(replica = db.replica(), "sharing PostgreSQL with other replicas");
+            (
+                Store::Postgres(db.clone()),
+                Journal::Shared(db.clone()),
+                Observed::Shared(db),
+            )
+        }
+    };
+    let store = Arc::new(store);
 
     let url = match &settings.repo_url {
         Some(url) => url.clone(),
@@ -144,13 +167,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
 
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
-    let progress = Arc::new(FoldProgress::default());
     let ingestor = Ingestor::start(
-        ingest_store,
-        folder_store,
-        window.clone(),
-        through,
-        progress.clone(),
+        journal,
         WriterSettings {
             debounce_seconds: settings.drafting.debounce_seconds as i64,
             retain_days,
@@ -174,10 +192,9 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let ctx = Arc::new(Context {
         settings,
         store,
-        window,
+        observed,
         repo: Arc::new(Mutex::new(repo)),
         forge,
-        progress,
         metrics,
         wake,
         idle: worker::Idle::default(),

@@ -83,13 +83,17 @@ pub async fn receive(
             "idempotency_key_reused",
             "this Idempotency-Key was used for a different batch",
         ),
-        Err(e @ (IngestError::Busy | IngestError::ShuttingDown)) => {
-            let mut response = error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string());
+        // Nothing was acknowledged: the node keeps the batch and retries (any replica).
+        Err(e) => {
+            let code = match e {
+                IngestError::Store(_) => "store_unavailable",
+                IngestError::Busy | IngestError::ShuttingDown => "unavailable",
+            };
+            let mut response = error(StatusCode::SERVICE_UNAVAILABLE, code, e.to_string());
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, "1".parse().expect("valid header"));
             response
         }
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "store_failed", e.to_string()),
     }
 }

@@ -75,30 +75,41 @@ pub async fn receive(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
         );
     };
     let (name, delivery) = (event.to_string(), delivery.to_string());
-    let ctx = app.ctx.clone();
-    // A payload may be 25 MB: parse and store off the async threads.
-    tokio::task::spawn_blocking(move || accept(&ctx, &name, &delivery, &body))
+    // A payload may be 25 MB: parse off the async threads.
+    let parsed = {
+        let name = name.clone();
+        tokio::task::spawn_blocking(move || {
+            events::parse(&name, &body).map(|parsed| match parsed {
+                Parsed::Event(event) => Ok(serde_json::to_vec(&event).expect("events serialise")),
+                Parsed::Ignored(why) => Err(why),
+            })
+        })
         .await
-        .expect("parsing and storing do not panic")
+        .expect("parsing does not panic")
+    };
+    accept(&app.ctx, &name, &delivery, parsed).await
 }
 
-/// Parse a verified delivery into its event and store it once for the worker.
-fn accept(ctx: &Context, name: &str, delivery: &str, body: &[u8]) -> Response {
-    let event = match events::parse(name, body) {
-        Ok(Parsed::Event(event)) => event,
-        Ok(Parsed::Ignored(why)) => {
-            return (StatusCode::ACCEPTED, Json(json!({"ignored": why}))).into_response()
-        }
+/// Store a parsed delivery once for the worker (any replica may take it).
+async fn accept(
+    ctx: &Context,
+    name: &str,
+    delivery: &str,
+    parsed: Result<Result<Vec<u8>, String>, events::Rejected>,
+) -> Response {
+    let typed = match parsed {
+        Ok(Ok(typed)) => typed,
+        Ok(Err(why)) => return (StatusCode::ACCEPTED, Json(json!({"ignored": why}))).into_response(),
         Err(rejected) => {
             ctx.metrics.webhook_rejected();
             tracing::warn!(%delivery, error = %rejected, "webhook payload refused");
             return error(StatusCode::BAD_REQUEST, "invalid_payload", rejected.to_string());
         }
     };
-    let typed = serde_json::to_vec(&event).expect("events serialise");
     match ctx
-        .store()
+        .store
         .record_delivery(delivery, name, &typed, crate::clock::now())
+        .await
     {
         Ok(true) => {
             ctx.wake.notify_one();

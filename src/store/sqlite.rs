@@ -1,6 +1,6 @@
 //! The SQLite implementation of the store: the embedded default, one process.
 
-use super::{Appended, Delivery, Incoming, Job, LocalPull, ProposalRecord, ProposedRule};
+use super::{Appended, Claim, Delivery, Incoming, Job, JobStatus, LocalPull, ProposalRecord, ProposedRule};
 use crate::core::draft::{Rejection, Rejections};
 use crate::core::window::BucketKey;
 use anyhow::Context;
@@ -120,12 +120,12 @@ CREATE TABLE IF NOT EXISTS local_comments (
 /// `PRAGMA auto_vacuum = INCREMENTAL`.
 const INCREMENTAL: i64 = 2;
 
-pub struct Store {
+pub struct Sqlite {
     conn: Connection,
 }
 
-impl Store {
-    pub fn open(path: &Path) -> anyhow::Result<Store> {
+impl Sqlite {
+    pub fn open(path: &Path) -> anyhow::Result<Sqlite> {
         let conn = Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(10))?;
         // Raw batches hold secrets until they are folded: deleted rows are
@@ -142,7 +142,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)
             .with_context(|| format!("cannot create the tables in {}", path.display()))?;
-        Ok(Store { conn })
+        Ok(Sqlite { conn })
     }
 
     /// Write batches in one transaction and queue their agents for drafting
@@ -276,6 +276,29 @@ impl Store {
             .optional()?)
     }
 
+    /// The job due first, if it is due by `now`. One process runs one worker,
+    /// so taking it needs no lease.
+    pub fn claim_job(&self, now: i64) -> anyhow::Result<Option<Job>> {
+        Ok(self.next_job()?.filter(|job| job.due_at <= now))
+    }
+
+    /// When the next job is due, if any is queued.
+    pub fn next_job_due(&self) -> anyhow::Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row("SELECT MIN(due_at) FROM jobs", [], |r| r.get(0))?)
+    }
+
+    /// One process holds every claim it takes.
+    pub fn renew(&self, _claim: &Claim) -> anyhow::Result<bool> {
+        Ok(true)
+    }
+
+    pub fn health(&self) -> anyhow::Result<()> {
+        self.conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+        Ok(())
+    }
+
     /// The job ran. If batches arrived meanwhile it stays queued, due at `again_at`.
     pub fn finish_job(&self, job: &Job, again_at: i64) -> anyhow::Result<()> {
         let done = self.conn.execute(
@@ -311,7 +334,7 @@ impl Store {
     }
 
     /// The agent's queued job and the error of its last attempt, if it is queued.
-    pub fn job(&self, agent: &str) -> anyhow::Result<Option<(Job, Option<String>)>> {
+    pub fn job(&self, agent: &str) -> anyhow::Result<Option<JobStatus>> {
         Ok(self
             .conn
             .query_row(
@@ -324,7 +347,11 @@ impl Store {
                         generation: r.get(2)?,
                         attempts: r.get(3)?,
                     };
-                    Ok((job, r.get(4)?))
+                    Ok(JobStatus {
+                        job,
+                        last_error: r.get(4)?,
+                        claimed_by: None,
+                    })
                 },
             )
             .optional()?)
@@ -455,7 +482,7 @@ impl Store {
     }
 
     /// The oldest event due by `now`.
-    pub fn next_event(&self, now: i64) -> anyhow::Result<Option<Delivery>> {
+    pub fn claim_event(&self, now: i64) -> anyhow::Result<Option<Delivery>> {
         Ok(self
             .conn
             .query_row(
@@ -717,7 +744,7 @@ mod tests {
     #[test]
     fn a_retried_batch_counts_once() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let mut store = Sqlite::open(&dir.path().join("s.db")).unwrap();
         let first = store.append(&[incoming(Some("k1"), "x")], 30).unwrap();
         assert!(matches!(first[0], Appended::New(_)));
         let again = store
@@ -751,10 +778,10 @@ mod tests {
         let path = dir.path().join("s.db");
         let agent = "a".to_string();
         {
-            let store = Store::open(&path).unwrap();
+            let store = Sqlite::open(&path).unwrap();
             store.queue(&agent, 130).unwrap();
         }
-        let store = Store::open(&path).unwrap();
+        let store = Sqlite::open(&path).unwrap();
         let job = store.next_job().unwrap().expect("queued");
         assert_eq!((job.agent.as_str(), job.due_at), ("a", 130));
         // A batch arrives while the job runs: finishing it must not drop the new work.
@@ -769,7 +796,7 @@ mod tests {
     #[test]
     fn checkpoint_moves_the_journal_into_buckets() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+        let mut store = Sqlite::open(&dir.path().join("s.db")).unwrap();
         let ids = store
             .append(&[incoming(None, "x"), incoming(None, "y")], 0)
             .unwrap();

@@ -98,6 +98,8 @@ struct Fault {
     /// Handle the request first (state changes), then answer with the error anyway, like
     /// a GitHub that created the PR but timed out at the edge.
     after: bool,
+    /// Not an error: the request is handled, and answered this much later.
+    delay: Option<Duration>,
 }
 
 impl Fault {
@@ -316,6 +318,16 @@ impl FakeGitHub {
         self.add_fault(matcher, status, None, times, true);
     }
 
+    /// Handle the next `times` requests matching `matcher` (as for
+    /// [`FakeGitHub::fail_next`]) at once, but answer them `delay` later: a
+    /// client that dies meanwhile never learns its POST took effect.
+    pub fn delay_next(&self, matcher: &str, delay: Duration, times: u32) {
+        self.add_fault(matcher, 200, None, times, true);
+        if let Some(fault) = lock(&self.state).faults.last_mut() {
+            fault.delay = Some(delay);
+        }
+    }
+
     fn add_fault(&self, matcher: &str, status: u16, retry_after: Option<u64>, times: u32, after: bool) {
         let (method, path, exact) = match matcher.split_once(' ') {
             Some((m, p)) if !m.is_empty() && m.chars().all(|c| c.is_ascii_uppercase()) => {
@@ -331,6 +343,7 @@ impl FakeGitHub {
             retry_after,
             remaining: times,
             after,
+            delay: None,
         });
     }
 
@@ -723,7 +736,21 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut s = lock(&state);
+    let (response, delay) = answer(&state, method, uri, headers, body);
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    response
+}
+
+fn answer(
+    state: &Shared,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (Response, Option<Duration>) {
+    let mut s = lock(state);
     let full_path = uri.path().to_string();
     let prefix = if strip_prefix(&full_path).len() != full_path.len() {
         API_PREFIX
@@ -731,7 +758,7 @@ async fn handle(
         ""
     };
     let path = strip_prefix(&full_path).to_string();
-    let mut response = route(&mut s, &method, &path, prefix, uri.query(), &headers, &body);
+    let (mut response, delay) = route(&mut s, &method, &path, prefix, uri.query(), &headers, &body);
     let reset = now().unix_timestamp() + 3600;
     let h = response.headers_mut();
     h.entry("x-ratelimit-limit")
@@ -751,7 +778,7 @@ async fn handle(
         query: uri.query().map(str::to_string),
         status: response.status().as_u16(),
     });
-    response
+    (response, delay)
 }
 
 fn route(
@@ -762,7 +789,7 @@ fn route(
     query: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
-) -> Response {
+) -> (Response, Option<Duration>) {
     let fault = s
         .faults
         .iter_mut()
@@ -773,13 +800,16 @@ fn route(
         });
     s.faults.retain(|f| f.remaining > 0);
     match fault {
+        Some(Fault {
+            delay: Some(delay), ..
+        }) => (serve(s, method, path, prefix, query, headers, body), Some(delay)),
         Some(fault) => {
             if fault.after {
                 let _ = serve(s, method, path, prefix, query, headers, body);
             }
-            fault_response(&fault)
+            (fault_response(&fault), None)
         }
-        None => serve(s, method, path, prefix, query, headers, body),
+        None => (serve(s, method, path, prefix, query, headers, body), None),
     }
 }
 

@@ -18,6 +18,18 @@ impl Reply {
 }
 
 pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+    try_request(method, url, headers, body)
+        .await
+        .expect("the service answers")
+}
+
+/// A request to a service that may be gone (a replica killed mid-test).
+pub async fn try_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<Reply, String> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut builder = hyper::Request::builder().method(method).uri(url);
     for (name, value) in headers {
@@ -26,15 +38,20 @@ pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Ve
     let response = client
         .request(builder.body(Full::new(Bytes::from(body))).expect("request"))
         .await
-        .expect("the service answers");
+        .map_err(|e| format!("{url}: {e}"))?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
-    Reply {
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?
+        .to_bytes();
+    Ok(Reply {
         status,
         headers,
         body: String::from_utf8_lossy(&bytes).to_string(),
-    }
+    })
 }
 
 pub async fn get(url: &str) -> Reply {

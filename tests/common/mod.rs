@@ -6,6 +6,8 @@ pub mod external;
 pub mod fake_github;
 pub mod git_bridge;
 pub mod http;
+pub mod postgres;
+pub mod replicas;
 pub mod rig;
 
 use shadowdraft::core::catalogue::{self, Catalogue};

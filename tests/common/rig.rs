@@ -61,9 +61,24 @@ impl Rig {
     }
 
     pub fn settings(&self) -> Settings {
+        let yaml = self.config(&self.dir.path().join("data"), 0);
+        Config::parse("test.yaml", &yaml)
+            .unwrap()
+            .settings("test.yaml", &|var| match var {
+                "TEST_INGEST_SECRET" => Some(SECRET.to_string()),
+                "TEST_WEBHOOK_SECRET" => Some(WEBHOOK_SECRET.to_string()),
+                "TEST_WEBHOOK_OLD" => Some("a-rotated-out-secret".to_string()),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    /// This rig's `shadowdraft.yaml`, keeping state in `data`; more top-level
+    /// keys may be appended. Its secrets are read from [`Rig::env`].
+    pub fn config(&self, data: &Path, debounce_seconds: u64) -> String {
         let key_path =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/github/app-private-key.pem");
-        let yaml = format!(
+        format!(
             r#"
 listen: 127.0.0.1:0
 data_dir: {data}
@@ -84,22 +99,22 @@ review:
   agents:
     {AGENT}: {{reviewers: [alice], team_reviewers: [security]}}
 drafting:
-  debounce_seconds: 0
+  debounce_seconds: {debounce_seconds}
 "#,
-            data = self.dir.path().join("data").display(),
+            data = data.display(),
             url = self.bridge.repo_url("policies"),
             api = self.github.url(),
             key = key_path.display(),
-        );
-        Config::parse("test.yaml", &yaml)
-            .unwrap()
-            .settings("test.yaml", &|var| match var {
-                "TEST_INGEST_SECRET" => Some(SECRET.to_string()),
-                "TEST_WEBHOOK_SECRET" => Some(WEBHOOK_SECRET.to_string()),
-                "TEST_WEBHOOK_OLD" => Some("a-rotated-out-secret".to_string()),
-                _ => None,
-            })
-            .unwrap()
+        )
+    }
+
+    /// The environment [`Rig::config`] reads its secrets from.
+    pub fn env() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("TEST_INGEST_SECRET", SECRET),
+            ("TEST_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("TEST_WEBHOOK_OLD", "a-rotated-out-secret"),
+        ]
     }
 
     /// Files of a branch of the bare repository, as `shadowdraft check` reads them.
