@@ -3,6 +3,7 @@
 
 use super::{Check, Committer, Config, ConfigError, ForgeKind, ReviewConfig, DEFAULT_DATA_DIR};
 use crate::core::config::DraftingConfig;
+use crate::core::spans::SpanMapping;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -69,6 +70,8 @@ pub struct IngestSettings {
     /// (path, PEM) of each RS256 or EdDSA verification key.
     pub public_keys: Vec<(PathBuf, Vec<u8>)>,
     pub max_body_bytes: usize,
+    /// How spans posted to `/v1/traces` become calls.
+    pub otlp: SpanMapping,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -204,6 +207,10 @@ impl Config {
         if max_body_bytes < 1024 {
             return Err(fail("ingest.max_body_bytes", "must be at least 1024".into()));
         }
+        self.ingest
+            .otlp
+            .check()
+            .map_err(|(key, message)| fail(&format!("ingest.otlp.{key}"), message))?;
         let audience = self
             .ingest
             .audience
@@ -232,6 +239,7 @@ impl Config {
                 hs256_secret,
                 public_keys,
                 max_body_bytes,
+                otlp: self.ingest.otlp.clone(),
             },
             review: self.review.clone(),
             labels: self

@@ -6,6 +6,7 @@
 //! the secrets, so a bad configuration stops the service before anything starts.
 
 use crate::core::config::DraftingConfig;
+use crate::core::spans::SpanMapping;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -90,6 +91,9 @@ pub struct IngestConfig {
     #[serde(default)]
     pub public_key_paths: Vec<PathBuf>,
     pub max_body_bytes: Option<usize>,
+    /// How OpenTelemetry spans posted to `/v1/traces` become calls.
+    #[serde(default)]
+    pub otlp: SpanMapping,
 }
 
 #[derive(Debug, Clone, Deserialize)]
