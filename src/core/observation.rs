@@ -529,6 +529,22 @@ mod tests {
     }
 
     #[test]
+    fn calls_without_args_are_calls_minus_their_arguments() {
+        let text = r#"{"source":"otlp","calls":[],"calls_without_args":[{"agent":"a","tool":"t","trace_id":"x"},{"agent":"a","tool":""}]}"#;
+        let e = parse_batch(&origin(), text).unwrap_err();
+        assert_eq!(e.field, "calls_without_args[1].tool", "{e}");
+        let text = r#"{"calls":[],"calls_without_args":[{"agent":"a","tool":"t","count":2}]}"#;
+        let batch = parse_batch(&origin(), text).unwrap();
+        let call = &batch.calls_without_args[0];
+        assert_eq!((call.count, call.args.is_empty(), call.server.as_str()), (2, true, "default"));
+        let one = parse_call_without_args(&origin(), r#"{"agent":"a","tool":"t"}"#).unwrap();
+        assert_eq!(one.tool, "t");
+        // Batches from before the field still parse.
+        let old = parse_batch(&origin(), r#"{"calls":[]}"#).unwrap();
+        assert!(old.calls_without_args.is_empty());
+    }
+
+    #[test]
     fn deep_nesting_is_rejected() {
         let mut args = String::from("1");
         for _ in 0..12 {

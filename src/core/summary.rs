@@ -891,6 +891,21 @@ mod tests {
     }
 
     #[test]
+    fn calls_without_args_are_counted_apart_from_calls() {
+        let mut a = Summary::default();
+        a.add_without_args(&call("a", json!({})));
+        let mut b = Summary::default();
+        b.add_without_args(&call("a", json!({})));
+        b.add(&call("a", json!({"x": 1})), None);
+        a.merge(b);
+        assert_eq!((a.calls, a.without_args["a"]["t"]), (1, 2));
+        assert_eq!(a.shape_count(), 1);
+        // Ignoring the tool forgets both.
+        assert_eq!(a.remove_tool("a", "t"), Some(1));
+        assert!(a.without_args["a"].is_empty());
+    }
+
+    #[test]
     fn types_merge_across_agents() {
         let mut s = Summary::default();
         s.add(&call("a", json!({"x": 1})), None);

@@ -261,6 +261,24 @@ mod tests {
     }
 
     #[test]
+    fn calls_without_args_count_on_their_day_in_either_fold() {
+        let now = 100 * DAY;
+        let mut b = batch("a", Some(now));
+        b.calls_without_args = b.calls.clone();
+        b.calls_without_args[0].tool = "blind".into();
+        b.calls_without_args[0].last_seen = Some(now - 20 * DAY);
+        let mut one = Window::default();
+        one.fold(&b, now);
+        let mut all = Window::default();
+        all.fold_all(&[(&b, now)]);
+        for window in [one, all] {
+            assert_eq!(window.summary("a", span(now, 30)).without_args["a"]["blind"], 2);
+            assert!(window.summary("a", span(now, 14)).without_args.is_empty());
+            assert_eq!(window.summary("a", span(now, 30)).calls, 2);
+        }
+    }
+
+    #[test]
     fn dirty_buckets_are_reported_once() {
         let mut window = Window::default();
         window.fold(&batch("a", None), 0);
