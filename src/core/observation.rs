@@ -536,7 +536,10 @@ mod tests {
         let text = r#"{"calls":[],"calls_without_args":[{"agent":"a","tool":"t","count":2}]}"#;
         let batch = parse_batch(&origin(), text).unwrap();
         let call = &batch.calls_without_args[0];
-        assert_eq!((call.count, call.args.is_empty(), call.server.as_str()), (2, true, "default"));
+        assert_eq!(
+            (call.count, call.args.is_empty(), call.server.as_str()),
+            (2, true, "default")
+        );
         let one = parse_call_without_args(&origin(), r#"{"agent":"a","tool":"t"}"#).unwrap();
         assert_eq!(one.tool, "t");
         // Batches from before the field still parse.

@@ -178,7 +178,7 @@ impl Mapped {
 /// An export refused whole (`invalid_spans: reject`): its first invalid span.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {
-    pub first: ObservationError,
+    pub first: Box<ObservationError>,
     /// What the export held; `seen.rejected` invalid tool spans among it.
     pub seen: Seen,
 }
@@ -231,11 +231,11 @@ pub fn map_export(
                         if args {
                             seen.calls += 1;
                             with_args.push(text);
-                            batch.calls.push(call);
+                            batch.calls.push(*call);
                         } else {
                             seen.without_args += 1;
                             without_args.push(text);
-                            batch.calls_without_args.push(call);
+                            batch.calls_without_args.push(*call);
                         }
                     }
                     Err(e) => {
@@ -250,7 +250,7 @@ pub fn map_export(
     }
     if mapping.invalid_spans == InvalidSpans::Reject && !rejected.is_empty() {
         return Err(Rejected {
-            first: rejected.swap_remove(0),
+            first: Box::new(rejected.swap_remove(0)),
             seen,
         });
     }
@@ -276,10 +276,13 @@ enum Taken {
     /// `text` is the call's JSON, which parses to `call`.
     Call {
         text: String,
-        call: super::observation::Call,
+        call: Box<super::observation::Call>,
         args: bool,
     },
 }
+
+/// Where the arguments came from, and what they are.
+type Arguments = (String, Map<String, Value>);
 
 /// One span in its export.
 struct SpanAt<'a> {
@@ -502,7 +505,7 @@ impl SpanAt<'_> {
         })?;
         Ok(Taken::Call {
             text,
-            call,
+            call: Box::new(call),
             args: recorded,
         })
     }
@@ -532,7 +535,7 @@ impl SpanAt<'_> {
     }
 
     /// The arguments, from a JSON string or a key-value list; `None` when not recorded.
-    fn arguments(&self) -> Result<Option<(String, Map<String, Value>)>, ObservationError> {
+    fn arguments(&self) -> Result<Option<Arguments>, ObservationError> {
         for key in ARGUMENTS {
             let Some(value) = self.own(key)? else { continue };
             let path = attribute_path(false, key);
@@ -795,7 +798,7 @@ mod tests {
 
     /// The first invalid span's error.
     fn refused(spans: Vec<Span>) -> ObservationError {
-        map(&export(service("svc"), spans)).unwrap_err().first
+        *map(&export(service("svc"), spans)).unwrap_err().first
     }
 
     #[test]
@@ -892,7 +895,7 @@ mod tests {
     #[test]
     fn a_span_that_names_no_agent_is_refused() {
         let span = tool_span("t", 1, vec![]);
-        let e = map(&export(vec![], vec![span])).unwrap_err().first;
+        let e = *map(&export(vec![], vec![span])).unwrap_err().first;
         assert_eq!(e.field, "attributes");
         assert!(
             e.message

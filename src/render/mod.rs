@@ -273,7 +273,10 @@ mod tests {
         .unwrap();
         let mut summary = Summary::default();
         batch.calls.iter().for_each(|c| summary.add(c, None));
-        batch.calls_without_args.iter().for_each(|c| summary.add_without_args(c));
+        batch
+            .calls_without_args
+            .iter()
+            .for_each(|c| summary.add_without_args(c));
         let files = RepoFiles::default();
         let drafted = draft(&DraftInput {
             files: &files,
@@ -286,8 +289,14 @@ mod tests {
         // No rule is drafted from them: only `search` has one.
         assert_eq!(drafted.new_rules.len(), 1, "{:?}", drafted.new_rules);
         let text = evidence(&drafted.evidence);
-        assert!(text.contains("- `delete_file`: 3 calls seen without arguments"), "{text}");
-        assert!(text.contains("- `send_email`: 1 call seen without arguments"), "{text}");
+        assert!(
+            text.contains("- `delete_file`: 3 calls seen without arguments"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- `send_email`: 1 call seen without arguments"),
+            "{text}"
+        );
     }
 
     #[test]

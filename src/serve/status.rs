@@ -70,7 +70,8 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
 }
 
 /// `GET /v1/agents/{agent}` (bearer token, as for ingest): why the bot does
-/// or does not propose for an agent. The calls in its window, its queued job
+/// or does not propose for an agent. The calls in its window (and, per tool,
+/// those seen without arguments, which no rule is drafted from), its queued job
 /// and last error, the open proposal, what reviewers turned down or ignored,
 /// and what was promoted.
 pub async fn agent(State(app): State<Arc<App>>, Path(agent): Path<String>, headers: HeaderMap) -> Response {
@@ -81,12 +82,13 @@ pub async fn agent(State(app): State<Arc<App>>, Path(agent): Path<String>, heade
     let ctx = app.ctx.clone();
     let read = tokio::task::spawn_blocking(move || -> anyhow::Result<serde_json::Value> {
         let days = ctx.settings.drafting.window_days;
-        let calls = ctx
+        let summary = ctx
             .window
             .lock()
             .expect("window lock")
-            .summary(&agent, crate::core::window::span(crate::clock::now(), days))
-            .calls;
+            .summary(&agent, crate::core::window::span(crate::clock::now(), days));
+        let calls = summary.calls;
+        let without_args = summary.without_args.get(&agent).cloned().unwrap_or_default();
         let store = ctx.store();
         let job = store.job(&agent)?.map(|(job, last_error)| {
             json!({"due_at": job.due_at, "attempts": job.attempts, "last_error": last_error})
@@ -112,6 +114,7 @@ pub async fn agent(State(app): State<Arc<App>>, Path(agent): Path<String>, heade
         Ok(json!({
             "agent": agent,
             "calls_in_window": calls,
+            "calls_without_args": without_args,
             "window_days": days,
             "job": job,
             "proposal": store.proposal(&agent)?,

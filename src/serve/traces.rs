@@ -1,5 +1,5 @@
-//! `POST /v1/traces`: OTLP/HTTP (DESIGN §11). Protobuf or JSON, plain or
-//! gzip, with the bearer JWT and body limit of `/v1/observations`. The tool
+//! `POST /v1/traces`: OTLP/HTTP (DESIGN §11). Protobuf or JSON, plain,
+//! gzip or deflate, with the bearer JWT and body limit of `/v1/observations`. The tool
 //! spans become calls (`core::spans`), handed to the same durable ingest as an
 //! observation batch: the 200 comes once they are stored.
 //!
@@ -69,7 +69,7 @@ impl Encoding {
     /// 200 with an `ExportTraceServiceResponse`; `message` (if any) goes in its partial success.
     fn success(self, rejected_spans: u64, message: String) -> Response {
         let partial_success =
-            (rejected_spans > 0 || !message.is_empty()).then(|| ExportTracePartialSuccess {
+            (rejected_spans > 0 || !message.is_empty()).then_some(ExportTracePartialSuccess {
                 rejected_spans: rejected_spans as i64,
                 error_message: message,
             });
@@ -185,16 +185,17 @@ pub async fn receive(
             )
         }
     };
-    let gzip = match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str()) {
-        None => false,
-        Some(Ok(e)) if e.eq_ignore_ascii_case("identity") => false,
-        Some(Ok(e)) if e.eq_ignore_ascii_case("gzip") => true,
+    let compression = match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str()) {
+        None => Compression::None,
+        Some(Ok(e)) if e.eq_ignore_ascii_case("identity") => Compression::None,
+        Some(Ok(e)) if e.eq_ignore_ascii_case("gzip") => Compression::Gzip,
+        Some(Ok(e)) if e.eq_ignore_ascii_case("deflate") => Compression::Deflate,
         Some(other) => {
             return reject(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_encoding",
                 format!(
-                    "Content-Encoding must be gzip or absent, not {:?}",
+                    "Content-Encoding must be gzip, deflate or absent, not {:?}",
                     other.unwrap_or("(not text)")
                 ),
                 &none,
@@ -218,7 +219,7 @@ pub async fn receive(
     // Decompressing, decoding and mapping are CPU work: off the async threads.
     let mapper = app.clone();
     let mapped = tokio::task::spawn_blocking(move || {
-        let request = decode(&body, gzip, encoding, max)?;
+        let request = decode(&body, compression, encoding, max)?;
         map_export(&request, &mapper.ctx.settings.ingest.otlp, &source).map_err(Refused::Spans)
     })
     .await
@@ -296,27 +297,45 @@ fn counts(seen: &Seen) -> SpanCounts {
     ]
 }
 
-/// The export request in `body`: gunzipped (at most `max` bytes) and decoded.
+/// `Content-Encoding` of an export.
+#[derive(Debug, Clone, Copy)]
+enum Compression {
+    None,
+    Gzip,
+    /// HTTP's `deflate`: zlib-wrapped.
+    Deflate,
+}
+
+/// The export request in `body`: inflated (to at most `max` bytes) and decoded.
 fn decode(
     body: &[u8],
-    gzip: bool,
+    compression: Compression,
     encoding: Encoding,
     max: usize,
 ) -> Result<ExportTraceServiceRequest, Refused> {
-    let inflated;
-    let bytes = if gzip {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(body)
-            .take(max as u64 + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| Refused::Unreadable(format!("the body is not valid gzip: {e}")))?;
-        if out.len() > max {
-            return Err(Refused::TooLarge);
-        }
-        inflated = out;
-        &inflated[..]
-    } else {
-        body
+    let mut inflated = Vec::new();
+    let limit = max as u64 + 1;
+    let read = match compression {
+        Compression::None => None,
+        Compression::Gzip => Some(
+            flate2::read::MultiGzDecoder::new(body)
+                .take(limit)
+                .read_to_end(&mut inflated)
+                .map_err(|e| format!("the body is not valid gzip: {e}")),
+        ),
+        Compression::Deflate => Some(
+            flate2::read::ZlibDecoder::new(body)
+                .take(limit)
+                .read_to_end(&mut inflated)
+                .map_err(|e| format!("the body is not valid deflate (zlib) data: {e}")),
+        ),
+    };
+    let bytes = match read {
+        None => body,
+        Some(Err(message)) => return Err(Refused::Unreadable(message)),
+        // A small body may inflate past the limit: stop there.
+        Some(Ok(_)) if inflated.len() > max => return Err(Refused::TooLarge),
+        Some(Ok(_)) => &inflated[..],
     };
     match encoding {
         Encoding::Protobuf => ExportTraceServiceRequest::decode(bytes).map_err(|e| {

@@ -9,6 +9,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: hyper::HeaderMap,
     pub body: String,
+    /// The body as sent (binary answers, such as protobuf).
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -34,6 +36,7 @@ pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Ve
         status,
         headers,
         body: String::from_utf8_lossy(&bytes).to_string(),
+        bytes: bytes.to_vec(),
     }
 }
 
