@@ -317,6 +317,25 @@ mod tests {
     }
 
     #[test]
+    fn the_span_mapping_is_read_and_checked_under_ingest_otlp() {
+        let config = Config::parse(
+            "c.yaml",
+            "ingest:\n  otlp:\n    agent_attributes: [service.name]\n    invalid_spans: skip\n",
+        )
+        .unwrap();
+        let settings = config.settings("c.yaml", &no_env).unwrap();
+        assert_eq!(settings.ingest.otlp.agent_attributes, vec!["service.name".to_string()]);
+        assert_eq!(settings.ingest.otlp.invalid_spans, crate::core::spans::InvalidSpans::Skip);
+        // What is not said keeps its default.
+        assert_eq!(settings.ingest.otlp.server_attributes, SpanMapping::default().server_attributes);
+        let e = Config::parse("c.yaml", "ingest:\n  otlp:\n    agent_attribute: [x]\n").unwrap_err();
+        assert_eq!(e.key, "ingest.otlp.agent_attribute");
+        let config = Config::parse("c.yaml", "ingest:\n  otlp:\n    agent_attributes: []\n").unwrap();
+        let e = config.settings("c.yaml", &no_env).unwrap_err();
+        assert_eq!(e.key, "ingest.otlp.agent_attributes");
+    }
+
+    #[test]
     fn repository_comes_from_the_url() {
         assert_eq!(
             repository_of("https://github.com/acme/agent-policies.git").as_deref(),
