@@ -324,10 +324,19 @@ mod tests {
         )
         .unwrap();
         let settings = config.settings("c.yaml", &no_env).unwrap();
-        assert_eq!(settings.ingest.otlp.agent_attributes, vec!["service.name".to_string()]);
-        assert_eq!(settings.ingest.otlp.invalid_spans, crate::core::spans::InvalidSpans::Skip);
+        assert_eq!(
+            settings.ingest.otlp.agent_attributes,
+            vec!["service.name".to_string()]
+        );
+        assert_eq!(
+            settings.ingest.otlp.invalid_spans,
+            crate::core::spans::InvalidSpans::Skip
+        );
         // What is not said keeps its default.
-        assert_eq!(settings.ingest.otlp.server_attributes, SpanMapping::default().server_attributes);
+        assert_eq!(
+            settings.ingest.otlp.server_attributes,
+            SpanMapping::default().server_attributes
+        );
         let e = Config::parse("c.yaml", "ingest:\n  otlp:\n    agent_attribute: [x]\n").unwrap_err();
         assert_eq!(e.key, "ingest.otlp.agent_attribute");
         let config = Config::parse("c.yaml", "ingest:\n  otlp:\n    agent_attributes: []\n").unwrap();

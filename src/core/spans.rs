@@ -15,7 +15,8 @@
 
 use super::hex;
 use super::observation::{
-    parse_call, parse_call_without_args, rfc3339, Batch, ObservationError, Origin, MAX_SESSION_ATTRS,
+    parse_batch, parse_call, parse_call_without_args, rfc3339, Batch, Call, ObservationError, Origin,
+    MAX_SESSION_ATTRS,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
@@ -25,6 +26,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -202,12 +204,7 @@ pub fn map_export(
     source: &str,
 ) -> Result<Mapped, Rejected> {
     let mut seen = Seen::default();
-    let mut batch = Batch {
-        source: source.to_string(),
-        ..Batch::default()
-    };
-    let (mut with_args, mut without_args) = (Vec::new(), Vec::new());
-    let mut digest = Sha256::new();
+    let mut written = Vec::new();
     let mut rejected = Vec::new();
     for (r, resource_spans) in request.resource_spans.iter().enumerate() {
         let resource: &[KeyValue] = resource_spans
@@ -225,66 +222,137 @@ pub fn map_export(
                 match at.take(mapping) {
                     Ok(Taken::NotATool) => {}
                     Ok(Taken::ServerSide) => seen.server_side += 1,
-                    Ok(Taken::Call { text, call, args }) => {
-                        digest.update(&span.trace_id);
-                        digest.update(&span.span_id);
-                        if args {
-                            seen.calls += 1;
-                            with_args.push(text);
-                            batch.calls.push(*call);
-                        } else {
-                            seen.without_args += 1;
-                            without_args.push(text);
-                            batch.calls_without_args.push(*call);
-                        }
-                    }
-                    Err(e) => {
-                        seen.rejected += 1;
-                        if rejected.len() < REJECTIONS_NAMED {
-                            rejected.push(e);
-                        }
-                    }
+                    Ok(Taken::Call(call)) => written.push(*call),
+                    Err(e) => reject(&mut seen, &mut rejected, e),
                 }
             }
         }
     }
+    // One parse of the whole batch checks every call as a posted batch is
+    // checked; only when it fails is each call parsed alone, to name the span.
+    let whole = rejected
+        .is_empty()
+        .then(|| parse_batch(&journal(), &body_of(source, &written)).ok())
+        .flatten();
+    let batch = match whole {
+        Some(batch) => batch,
+        None => {
+            let mut batch = Batch {
+                source: source.to_string(),
+                ..Batch::default()
+            };
+            let mut valid = Vec::with_capacity(written.len());
+            for call in written {
+                match call.parse() {
+                    Ok(parsed) if call.args => batch.calls.push(parsed),
+                    Ok(parsed) => batch.calls_without_args.push(parsed),
+                    Err(e) => {
+                        reject(&mut seen, &mut rejected, e);
+                        continue;
+                    }
+                }
+                valid.push(call);
+            }
+            written = valid;
+            batch
+        }
+    };
     if mapping.invalid_spans == InvalidSpans::Reject && !rejected.is_empty() {
         return Err(Rejected {
             first: Box::new(rejected.swap_remove(0)),
             seen,
         });
     }
-    let body = format!(
-        "{{\"source\":{},\"calls\":[{}],\"calls_without_args\":[{}]}}",
-        Value::String(batch.source.clone()),
-        with_args.join(","),
-        without_args.join(",")
-    );
+    seen.calls = batch.calls.len() as u64;
+    seen.without_args = batch.calls_without_args.len() as u64;
+    let mut digest = Sha256::new();
+    for call in &written {
+        digest.update(&call.at.span.trace_id);
+        digest.update(&call.at.span.span_id);
+    }
     Ok(Mapped {
+        body: body_of(source, &written),
         batch,
-        body,
         spans_digest: hex::encode(&digest.finalize()),
         seen,
         rejected,
     })
 }
 
-/// What became of one span.
-enum Taken {
-    NotATool,
-    ServerSide,
-    /// `text` is the call's JSON, which parses to `call`.
-    Call {
-        text: String,
-        call: Box<super::observation::Call>,
-        args: bool,
-    },
+fn reject(seen: &mut Seen, rejected: &mut Vec<ObservationError>, e: ObservationError) {
+    seen.rejected += 1;
+    if rejected.len() < REJECTIONS_NAMED {
+        rejected.push(e);
+    }
 }
 
-/// Where the arguments came from, and what they are.
-type Arguments = (String, Map<String, Value>);
+/// The origin of a batch parse; errors are renamed after their span.
+fn journal() -> Origin {
+    Origin {
+        source: "OTLP export".into(),
+        line: None,
+    }
+}
+
+/// The `ObservationBatch` of these calls, in their order.
+fn body_of(source: &str, calls: &[Written<'_>]) -> String {
+    let size: usize = calls.iter().map(|c| c.text.len() + 1).sum();
+    let mut body = String::with_capacity(size + source.len() + 64);
+    body.push_str("{\"source\":");
+    push_json_str(&mut body, source);
+    for (name, args) in [("calls", true), ("calls_without_args", false)] {
+        body.push_str(",\"");
+        body.push_str(name);
+        body.push_str("\":[");
+        let mut first = true;
+        for call in calls.iter().filter(|c| c.args == args) {
+            if !first {
+                body.push(',');
+            }
+            first = false;
+            body.push_str(&call.text);
+        }
+        body.push(']');
+    }
+    body.push('}');
+    body
+}
+
+/// What became of one span.
+enum Taken<'a> {
+    NotATool,
+    ServerSide,
+    Call(Box<Written<'a>>),
+}
+
+/// A tool span written as a §1 call, not yet checked.
+struct Written<'a> {
+    at: SpanAt<'a>,
+    /// The call's JSON.
+    text: String,
+    /// It has arguments (else it is a call without them).
+    args: bool,
+    sources: Sources<'a>,
+}
+
+impl Written<'_> {
+    /// The call, checked as a posted observation is; errors name the span and attribute.
+    fn parse(&self) -> Result<Call, ObservationError> {
+        let parsed = if self.args {
+            parse_call(&journal(), &self.text)
+        } else {
+            parse_call_without_args(&journal(), &self.text)
+        };
+        parsed.map_err(|mut e| {
+            e.origin = self.at.origin();
+            e.field = self.sources.field(&e.field);
+            e
+        })
+    }
+}
 
 /// One span in its export.
+#[derive(Clone, Copy)]
 struct SpanAt<'a> {
     /// (resource, scope, span) indices.
     path: (usize, usize, usize),
@@ -292,17 +360,47 @@ struct SpanAt<'a> {
     resource: &'a [KeyValue],
 }
 
-/// Where a value of the call came from, for errors.
-#[derive(Default)]
-struct Sources {
-    agent: String,
-    tool: String,
-    server: Option<String>,
-    args: Option<String>,
-    session: BTreeMap<String, String>,
+/// Where a value of a call was read.
+#[derive(Debug, Clone, Copy)]
+enum Source<'a> {
+    Attribute { on_resource: bool, key: &'a str },
+    SpanName,
 }
 
-impl Sources {
+impl Source<'_> {
+    /// `attributes["key"]`, as OTLP/JSON would reach it.
+    fn path(&self) -> String {
+        match self {
+            Source::Attribute { on_resource, key } => {
+                let prefix = if *on_resource { "resource." } else { "" };
+                let mut path = format!("{prefix}attributes[");
+                push_json_str(&mut path, key);
+                path.push(']');
+                path
+            }
+            Source::SpanName => "name".into(),
+        }
+    }
+}
+
+fn on_span(key: &str) -> Source<'_> {
+    Source::Attribute {
+        on_resource: false,
+        key,
+    }
+}
+
+/// Where each value of a call came from, for errors.
+struct Sources<'a> {
+    agent: Source<'a>,
+    tool: Source<'a>,
+    server: Option<Source<'a>>,
+    args: Option<Source<'a>>,
+    /// (session key, source).
+    session: Vec<(&'a str, Source<'a>)>,
+}
+
+impl Sources<'_> {
     /// The span field an observation error's call field came from.
     fn field(&self, call_field: &str) -> String {
         let (head, rest) = match call_field.find(['.', '[']) {
@@ -310,14 +408,14 @@ impl Sources {
             None => (call_field, ""),
         };
         match head {
-            "agent" => self.agent.clone(),
-            "tool" => self.tool.clone(),
-            "server" => self.server.clone().unwrap_or_else(|| "server".into()),
-            "args" => format!("{}{rest}", self.args.as_deref().unwrap_or("args")),
+            "agent" => self.agent.path(),
+            "tool" => self.tool.path(),
+            "server" => self.server.map_or_else(|| "server".into(), |s| s.path()),
+            "args" => format!("{}{rest}", self.args.map_or_else(|| "args".into(), |s| s.path())),
             "session" => rest
                 .strip_prefix('.')
-                .and_then(|key| self.session.get(key).cloned())
-                .unwrap_or_else(|| "session attributes".into()),
+                .and_then(|key| self.session.iter().find(|(k, _)| *k == key))
+                .map_or_else(|| "session attributes".into(), |(_, s)| s.path()),
             "first_seen" => "startTimeUnixNano".into(),
             "last_seen" => "endTimeUnixNano".into(),
             "trace_id" => "traceId".into(),
@@ -326,13 +424,7 @@ impl Sources {
     }
 }
 
-/// `attributes["key"]`, as OTLP/JSON would reach it.
-fn attribute_path(on_resource: bool, key: &str) -> String {
-    let prefix = if on_resource { "resource." } else { "" };
-    format!("{prefix}attributes[{}]", Value::String(key.to_string()))
-}
-
-impl SpanAt<'_> {
+impl<'a> SpanAt<'a> {
     fn origin(&self) -> Origin {
         let (r, s, i) = self.path;
         let short = |bytes: &[u8], n: usize| hex::encode(&bytes[..bytes.len().min(n)]);
@@ -354,14 +446,10 @@ impl SpanAt<'_> {
         }
     }
 
-    /// The span's own attribute `key`; a key given twice is an error (OTLP
-    /// requires keys to be unique, and which value counts would be a guess).
-    fn own(&self, key: &str) -> Result<Option<&AnyValue>, ObservationError> {
-        self.find(false, key)
-    }
-
-    fn find(&self, on_resource: bool, key: &str) -> Result<Option<&AnyValue>, ObservationError> {
-        let attributes = if on_resource {
+    /// Attribute `key` on the span or its resource. A key given twice is an
+    /// error (OTLP requires keys to be unique; which value counts would be a guess).
+    fn find(&self, on_resource: bool, key: &'a str) -> Result<Option<&'a AnyValue>, ObservationError> {
+        let attributes: &'a [KeyValue] = if on_resource {
             self.resource
         } else {
             self.span.attributes.as_slice()
@@ -369,19 +457,20 @@ impl SpanAt<'_> {
         let mut found = attributes.iter().filter(|kv| kv.key == key);
         let first = found.next();
         if found.next().is_some() {
-            return Err(self.fail(attribute_path(on_resource, key), "is given more than once"));
+            let source = Source::Attribute { on_resource, key };
+            return Err(self.fail(source.path(), "is given more than once"));
         }
         Ok(first
             .and_then(|kv| kv.value.as_ref())
             .filter(|v| v.value.is_some()))
     }
 
-    /// The first of `keys` present, on the span, then on the resource: its path and value.
-    fn first_of(&self, keys: &[String]) -> Result<Option<(String, &AnyValue)>, ObservationError> {
+    /// The first of `keys` present, on the span, then on the resource.
+    fn first_of(&self, keys: &'a [String]) -> Result<Option<(Source<'a>, &'a AnyValue)>, ObservationError> {
         for key in keys {
             for on_resource in [false, true] {
                 if let Some(value) = self.find(on_resource, key)? {
-                    return Ok(Some((attribute_path(on_resource, key), value)));
+                    return Ok(Some((Source::Attribute { on_resource, key }, value)));
                 }
             }
         }
@@ -400,30 +489,23 @@ impl SpanAt<'_> {
         })
     }
 
-    fn text<'v>(&self, path: &str, value: &'v AnyValue) -> Result<&'v str, ObservationError> {
+    fn text(&self, source: Source<'_>, value: &'a AnyValue) -> Result<&'a str, ObservationError> {
         match &value.value {
             Some(any_value::Value::StringValue(s)) => Ok(s),
-            other => Err(self.fail(path, format!("must be a string, not {}", kind_of(other)))),
+            other => Err(self.fail(source.path(), format!("must be a string, not {}", kind_of(other)))),
         }
     }
 
-    fn own_text(&self, key: &str) -> Result<Option<&str>, ObservationError> {
-        self.own(key)?
-            .map(|v| self.text(&attribute_path(false, key), v))
-            .transpose()
-    }
-
-    fn take(&self, mapping: &SpanMapping) -> Result<Taken, ObservationError> {
+    fn take(&self, mapping: &'a SpanMapping) -> Result<Taken<'a>, ObservationError> {
         if !self.says("gen_ai.operation.name", EXECUTE_TOOL) && !self.says("mcp.method.name", TOOLS_CALL) {
             return Ok(Taken::NotATool);
         }
         if self.span.kind == SpanKind::Server as i32 && !mapping.server_spans {
             return Ok(Taken::ServerSide);
         }
-        let mut sources = Sources::default();
-        let mut call = Map::new();
+        let mut text = String::with_capacity(256);
 
-        let (path, value) = self.first_of(&mapping.agent_attributes)?.ok_or_else(|| {
+        let (agent_source, value) = self.first_of(&mapping.agent_attributes)?.ok_or_else(|| {
             self.fail(
                 "attributes",
                 format!(
@@ -432,97 +514,95 @@ impl SpanAt<'_> {
                 ),
             )
         })?;
-        call.insert(
-            "agent".into(),
-            Value::String(self.text(&path, value)?.to_string()),
-        );
-        sources.agent = path;
+        text.push_str("{\"agent\":");
+        push_json_str(&mut text, self.text(agent_source, value)?);
 
-        let tool = self.tool_name()?;
-        call.insert("tool".into(), Value::String(tool.1.to_string()));
-        sources.tool = tool.0;
+        let (tool_source, tool) = self.tool_name()?;
+        text.push_str(",\"tool\":");
+        push_json_str(&mut text, tool);
 
-        if let Some((path, value)) = self.first_of(&mapping.server_attributes)? {
-            call.insert(
-                "server".into(),
-                Value::String(self.text(&path, value)?.to_string()),
-            );
-            sources.server = Some(path);
+        let server = self.first_of(&mapping.server_attributes)?;
+        if let Some((source, value)) = server {
+            text.push_str(",\"server\":");
+            push_json_str(&mut text, self.text(source, value)?);
         }
 
-        let args = self.arguments()?;
-        let recorded = args.is_some();
-        if let Some((path, args)) = args {
-            call.insert("args".into(), Value::Object(args));
-            sources.args = Some(path);
-        }
+        let args = self.arguments(&mut text)?;
 
         let start = self.span.start_time_unix_nano;
         let end = self.span.end_time_unix_nano;
         if start > 0 {
-            call.insert("first_seen".into(), Value::String(rfc3339(seconds(start))));
             let last = if end > 0 { end } else { start };
-            call.insert("last_seen".into(), Value::String(rfc3339(seconds(last))));
-        }
-        call.insert("trace_id".into(), Value::String(self.trace_id()?));
-
-        let mut session = Map::new();
-        for (name, keys) in &mapping.session_attributes {
-            if let Some((path, value)) = self.first_of(keys)? {
-                let flat = match &value.value {
-                    Some(any_value::Value::StringValue(s)) => Value::String(s.clone()),
-                    Some(any_value::Value::BoolValue(b)) => Value::Bool(*b),
-                    Some(any_value::Value::IntValue(i)) => Value::from(*i),
-                    Some(any_value::Value::DoubleValue(d)) => finite(*d).map_err(|m| self.fail(&path, m))?,
-                    other => {
-                        return Err(self.fail(
-                            &path,
-                            format!(
-                                "a session attribute must be a string, number or boolean, not {}",
-                                kind_of(other)
-                            ),
-                        ))
-                    }
-                };
-                session.insert(name.clone(), flat);
-                sources.session.insert(name.clone(), path);
+            for (field, nanos) in [("first_seen", start), ("last_seen", last)] {
+                text.push_str(",\"");
+                text.push_str(field);
+                text.push_str("\":\"");
+                text.push_str(&rfc3339(seconds(nanos)));
+                text.push('"');
             }
         }
-        if !session.is_empty() {
-            call.insert("session".into(), Value::Object(session));
-        }
+        text.push_str(",\"trace_id\":\"");
+        text.push_str(&self.trace_id()?);
+        text.push('"');
 
-        let text = Value::Object(call).to_string();
-        let origin = self.origin();
-        let parsed = if recorded {
-            parse_call(&origin, &text)
-        } else {
-            parse_call_without_args(&origin, &text)
-        };
-        let call = parsed.map_err(|mut e| {
-            e.field = sources.field(&e.field);
-            e
-        })?;
-        Ok(Taken::Call {
+        let mut session = Vec::new();
+        for (name, keys) in &mapping.session_attributes {
+            let Some((source, value)) = self.first_of(keys)? else {
+                continue;
+            };
+            text.push_str(if session.is_empty() { ",\"session\":{" } else { "," });
+            push_json_str(&mut text, name);
+            text.push(':');
+            match &value.value {
+                Some(any_value::Value::StringValue(s)) => push_json_str(&mut text, s),
+                Some(any_value::Value::BoolValue(b)) => text.push_str(if *b { "true" } else { "false" }),
+                Some(any_value::Value::IntValue(i)) => text.push_str(&i.to_string()),
+                Some(any_value::Value::DoubleValue(d)) => {
+                    text.push_str(&finite(*d).map_err(|m| self.fail(source.path(), m))?.to_string())
+                }
+                other => {
+                    return Err(self.fail(
+                        source.path(),
+                        format!(
+                            "a session attribute must be a string, number or boolean, not {}",
+                            kind_of(other)
+                        ),
+                    ))
+                }
+            }
+            session.push((name.as_str(), source));
+        }
+        if !session.is_empty() {
+            text.push('}');
+        }
+        text.push('}');
+        Ok(Taken::Call(Box::new(Written {
+            at: *self,
             text,
-            call: Box::new(call),
-            args: recorded,
-        })
+            args: args.is_some(),
+            sources: Sources {
+                agent: agent_source,
+                tool: tool_source,
+                server: server.map(|(source, _)| source),
+                args,
+                session,
+            },
+        })))
     }
 
-    /// (where it came from, the tool's name).
-    fn tool_name(&self) -> Result<(String, &str), ObservationError> {
+    fn tool_name(&self) -> Result<(Source<'static>, &'a str), ObservationError> {
         for key in TOOL_NAME {
-            if let Some(name) = self.own_text(key)? {
-                return Ok((attribute_path(false, key), name));
+            if let Some(value) = self.find(false, key)? {
+                return Ok((on_span(key), self.text(on_span(key), value)?));
             }
         }
         let name = self.span.name.as_str();
         [EXECUTE_TOOL, TOOLS_CALL]
             .iter()
             .find_map(|prefix| name.strip_prefix(prefix)?.strip_prefix(' '))
-            .map(|tool| ("name".to_string(), tool.trim()))
-            .filter(|(_, tool)| !tool.is_empty())
+            .map(str::trim)
+            .filter(|tool| !tool.is_empty())
+            .map(|tool| (Source::SpanName, tool))
             .ok_or_else(|| {
                 self.fail(
                     "attributes",
@@ -534,17 +614,24 @@ impl SpanAt<'_> {
             })
     }
 
-    /// The arguments, from a JSON string or a key-value list; `None` when not recorded.
-    fn arguments(&self) -> Result<Option<Arguments>, ObservationError> {
+    /// Write `"args": …` from a JSON string or a key-value list, and say
+    /// where they came from; `None` when not recorded.
+    fn arguments(&self, text: &mut String) -> Result<Option<Source<'static>>, ObservationError> {
         for key in ARGUMENTS {
-            let Some(value) = self.own(key)? else { continue };
-            let path = attribute_path(false, key);
-            let args = match &value.value {
-                Some(any_value::Value::StringValue(text)) => {
-                    strict_json(text).map_err(|e| self.fail(&path, format!("is not JSON: {e}")))?
+            let Some(value) = self.find(false, key)? else {
+                continue;
+            };
+            let path = on_span(key).path();
+            text.push_str(",\"args\":");
+            match &value.value {
+                // Kept as written: checked here, parsed once with the batch.
+                Some(any_value::Value::StringValue(json)) => {
+                    check_json_object(json).map_err(|m| self.fail(&path, m))?;
+                    text.push_str(json);
                 }
                 Some(any_value::Value::KvlistValue(_)) => {
-                    json_of(value).map_err(|(at, message)| self.fail(format!("{path}{at}"), message))?
+                    let args = json_of(value).map_err(|(at, m)| self.fail(format!("{path}{at}"), m))?;
+                    text.push_str(&args.to_string());
                 }
                 other => {
                     return Err(self.fail(
@@ -555,11 +642,8 @@ impl SpanAt<'_> {
                         ),
                     ))
                 }
-            };
-            return match args {
-                Value::Object(map) => Ok(Some((path, map))),
-                other => Err(self.fail(&path, format!("must be a JSON object, not {}", json_kind(&other)))),
-            };
+            }
+            return Ok(Some(on_span(key)));
         }
         Ok(None)
     }
@@ -587,6 +671,32 @@ fn finite(d: f64) -> Result<Value, String> {
         .ok_or_else(|| format!("{d} is not a finite number"))
 }
 
+/// `s` as a JSON string.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escaped = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[plain..i]);
+        if escaped.is_empty() {
+            out.push_str(&format!("\\u{b:04x}"));
+        } else {
+            out.push_str(escaped);
+        }
+        plain = i + 1;
+    }
+    out.push_str(&s[plain..]);
+    out.push('"');
+}
+
 fn kind_of(value: &Option<any_value::Value>) -> &'static str {
     match value {
         None => "an empty value",
@@ -598,17 +708,6 @@ fn kind_of(value: &Option<any_value::Value>) -> &'static str {
         Some(any_value::Value::KvlistValue(_)) => "a key-value list",
         Some(any_value::Value::BytesValue(_)) => "bytes",
         Some(any_value::Value::StringValueStrindex(_)) => "a profiling string reference",
-    }
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -651,66 +750,97 @@ fn json_of(value: &AnyValue) -> Result<Value, (String, String)> {
     })
 }
 
-/// Parse JSON text, refusing duplicate keys (serde_json would keep the last
-/// silently, so a reviewer and the policy could read different arguments).
-pub fn strict_json(text: &str) -> Result<Value, serde_json::Error> {
-    serde_json::from_str::<Strict>(text).map(|s| s.0)
+/// Check that `text` is one JSON object in which no object gives a key twice
+/// (serde_json would keep the last silently, so a reviewer and the policy
+/// could read different arguments). Nothing is built: the text is parsed
+/// for real once, with its batch.
+pub fn check_json_object(text: &str) -> Result<(), String> {
+    serde_json::from_str::<Unique>(text).map_err(|e| format!("is not JSON: {e}"))?;
+    let kind = match text.trim_start().as_bytes().first() {
+        Some(b'{') => return Ok(()),
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    };
+    Err(format!("must be a JSON object, not {kind}"))
 }
 
-struct Strict(Value);
+/// Any JSON value whose objects have unique keys.
+struct Unique;
 
-impl<'de> Deserialize<'de> for Strict {
+impl<'de> Deserialize<'de> for Unique {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(StrictVisitor).map(Strict)
+        deserializer.deserialize_any(UniqueVisitor)
     }
 }
 
-struct StrictVisitor;
+struct UniqueVisitor;
 
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = Value;
+impl<'de> Visitor<'de> for UniqueVisitor {
+    type Value = Unique;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
     }
-    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
-        Ok(Value::Bool(b))
+    fn visit_bool<E>(self, _: bool) -> Result<Unique, E> {
+        Ok(Unique)
     }
-    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
-        Ok(Value::from(n))
+    fn visit_i64<E>(self, _: i64) -> Result<Unique, E> {
+        Ok(Unique)
     }
-    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
-        Ok(Value::from(n))
+    fn visit_u64<E>(self, _: u64) -> Result<Unique, E> {
+        Ok(Unique)
     }
-    fn visit_f64<E: de::Error>(self, n: f64) -> Result<Value, E> {
-        finite(n).map_err(E::custom)
+    fn visit_f64<E>(self, _: f64) -> Result<Unique, E> {
+        Ok(Unique)
     }
-    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
-        Ok(Value::String(s.to_string()))
+    fn visit_str<E>(self, _: &str) -> Result<Unique, E> {
+        Ok(Unique)
     }
-    fn visit_string<E>(self, s: String) -> Result<Value, E> {
-        Ok(Value::String(s))
+    fn visit_unit<E>(self) -> Result<Unique, E> {
+        Ok(Unique)
     }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Unique, A::Error> {
+        while seq.next_element::<Unique>()?.is_some() {}
+        Ok(Unique)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(Strict(item)) = seq.next_element()? {
-            items.push(item);
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Unique, A::Error> {
+        let mut keys: Vec<Key<'de>> = Vec::new();
+        while let Some(key) = access.next_key::<Key<'de>>()? {
+            access.next_value::<Unique>()?;
+            keys.push(key);
         }
-        Ok(Value::Array(items))
+        // Sorting, not a set: no allocation per key, and n log n for hostile objects.
+        keys.sort_unstable();
+        match keys.windows(2).find(|pair| pair[0] == pair[1]) {
+            Some(pair) => Err(de::Error::custom(format!("duplicate key `{}`", pair[0].0))),
+            None => Ok(Unique),
+        }
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = Map::new();
-        while let Some(key) = access.next_key::<String>()? {
-            if map.contains_key(&key) {
-                return Err(de::Error::custom(format!("duplicate key `{key}`")));
+}
+
+/// An object key, borrowed from the text unless it has escapes.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
             }
-            let Strict(value) = access.next_value()?;
-            map.insert(key, value);
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s.to_string())))
+            }
         }
-        Ok(Value::Object(map))
+        deserializer.deserialize_str(KeyVisitor)
     }
 }
 
@@ -1202,13 +1332,23 @@ mod tests {
     }
 
     #[test]
-    fn strict_json_refuses_duplicate_keys_at_any_depth() {
+    fn arguments_must_be_one_object_with_unique_keys_at_any_depth() {
         assert_eq!(
-            strict_json(r#"{"a": [1, {"b": null}]}"#).unwrap(),
-            json!({"a": [1, {"b": null}]})
+            check_json_object(r#" {"a": [1, {"b": null, "c": "\u0062"}]} "#),
+            Ok(())
         );
-        let e = strict_json(r#"{"a": {"b": 1, "b": 2}}"#).unwrap_err();
-        assert!(e.to_string().contains("duplicate key `b`"), "{e}");
+        let e = check_json_object(r#"{"a": {"b": 1, "b": 2}}"#).unwrap_err();
+        assert!(e.contains("duplicate key `b`"), "{e}");
+        // Escapes do not hide a duplicate.
+        let e = check_json_object(r#"{"b": 1, "\u0062": 2}"#).unwrap_err();
+        assert!(e.contains("duplicate key `b`"), "{e}");
+        assert_eq!(
+            check_json_object("3").unwrap_err(),
+            "must be a JSON object, not a number"
+        );
+        assert!(check_json_object("{} {}")
+            .unwrap_err()
+            .starts_with("is not JSON: trailing characters"));
     }
 
     #[test]

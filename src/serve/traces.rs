@@ -242,8 +242,9 @@ pub async fn receive(
                 StatusCode::BAD_REQUEST,
                 "invalid_span",
                 format!("nothing was accepted: {rejected}"),
-                &counts(&rejected.seen),
-            )
+                // Nothing of a refused export is taken: only its invalid spans count.
+                &[0, 0, 0, 0, rejected.seen.rejected],
+            );
         }
     };
     let spans = counts(&mapped.seen);
