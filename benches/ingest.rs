@@ -22,6 +22,11 @@
 //! time), its window compared with the one before the crash, then stopped with
 //! SIGTERM (graceful shutdown time) and the calls counted again.
 //! Any non-202 answer, or any acknowledged call missing on disk, fails the bench.
+//!
+//! `--otlp protobuf|json` posts the same calls as OpenTelemetry exports to
+//! `POST /v1/traces` instead: each call one `execute_tool` span (GenAI
+//! conventions, arguments as the JSON string `gen_ai.tool.call.arguments`),
+//! `batch_size` spans per export, counting only 200s (durable, as for batches).
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -51,6 +56,8 @@ struct Options {
     debounce: u64,
     batches: usize,
     agents: usize,
+    /// Post OTLP exports to `/v1/traces` in this encoding (`protobuf`, `json`).
+    otlp: Option<String>,
 }
 
 fn options() -> Options {
@@ -61,6 +68,7 @@ fn options() -> Options {
         debounce: 3600,
         batches: 300,
         agents: 400,
+        otlp: None,
     };
     let mut positional = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -74,6 +82,10 @@ fn options() -> Options {
             "--debounce" => o.debounce = value("--debounce") as u64,
             "--batches" => o.batches = value("--batches"),
             "--agents" => o.agents = value("--agents"),
+            "--otlp" => match args.next().as_deref() {
+                Some(e @ ("protobuf" | "json")) => o.otlp = Some(e.to_string()),
+                _ => panic!("--otlp needs protobuf or json"),
+            },
             // `cargo bench` passes `--bench`.
             other => {
                 if let Ok(n) = other.parse::<usize>() {
@@ -107,10 +119,73 @@ fn build_batches(o: &Options) -> Vec<(Bytes, u64)> {
     for i in 0..o.batches {
         let chunk: Vec<serde_json::Value> = calls.by_ref().take(o.batch_size).collect();
         let n = chunk.len() as u64;
-        let body = serde_json::json!({"source": format!("bench-node-{}", i % 16), "calls": chunk});
-        out.push((Bytes::from(serde_json::to_vec(&body).expect("serialise")), n));
+        let body = match o.otlp.as_deref() {
+            None => {
+                let body = serde_json::json!({"source": format!("bench-node-{}", i % 16), "calls": chunk});
+                serde_json::to_vec(&body).expect("serialise")
+            }
+            Some(encoding) => otlp_export(i, &chunk, encoding),
+        };
+        out.push((Bytes::from(body), n));
     }
     out
+}
+
+/// One OTLP export of `calls`, each an `execute_tool` span.
+fn otlp_export(batch: usize, calls: &[serde_json::Value], encoding: &str) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value as Any, AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, ResourceSpans, ScopeSpans, Span};
+    use prost::Message;
+    let text = |key: &str, value: &str| KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(Any::StringValue(value.into())),
+        }),
+        ..KeyValue::default()
+    };
+    let now = shadowdraft::clock::now() as u64 * 1_000_000_000;
+    let spans = calls
+        .iter()
+        .enumerate()
+        .map(|(i, call)| {
+            let id = ((batch as u64) << 32) | i as u64;
+            Span {
+                trace_id: [id.to_be_bytes(), (id ^ 0x5eed).to_be_bytes()].concat(),
+                span_id: (id + 1).to_be_bytes().to_vec(),
+                name: format!("execute_tool {}", call["tool"].as_str().expect("tool")),
+                kind: SpanKind::Internal as i32,
+                start_time_unix_nano: now,
+                end_time_unix_nano: now + 1_000_000,
+                attributes: vec![
+                    text("gen_ai.operation.name", "execute_tool"),
+                    text("gen_ai.tool.name", call["tool"].as_str().expect("tool")),
+                    text("gen_ai.agent.name", call["agent"].as_str().expect("agent")),
+                    text("mcp.server.name", call["server"].as_str().expect("server")),
+                    text("gen_ai.tool.call.arguments", &call["args"].to_string()),
+                ],
+                ..Span::default()
+            }
+        })
+        .collect();
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![text("service.name", "bench-agents")],
+                ..Resource::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }],
+    };
+    match encoding {
+        "protobuf" => request.encode_to_vec(),
+        _ => serde_json::to_vec(&request).expect("serialise"),
+    }
 }
 
 // ---------------------------------------------------------------- the server process
@@ -337,9 +412,39 @@ struct ConnStats {
     transport_error: Option<String>,
 }
 
+/// Where the load goes and what a durable acknowledgement looks like.
+#[derive(Clone, Copy)]
+struct Target {
+    path: &'static str,
+    content_type: &'static str,
+    acknowledged: StatusCode,
+}
+
+impl Target {
+    fn of(o: &Options) -> Target {
+        match o.otlp.as_deref() {
+            None => Target {
+                path: "/v1/observations",
+                content_type: "application/json",
+                acknowledged: StatusCode::ACCEPTED,
+            },
+            Some(encoding) => Target {
+                path: "/v1/traces",
+                content_type: if encoding == "protobuf" {
+                    "application/x-protobuf"
+                } else {
+                    "application/json"
+                },
+                acknowledged: StatusCode::OK,
+            },
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn connection(
     addr: SocketAddr,
+    target: Target,
     batches: Arc<Vec<(Bytes, u64)>>,
     auth: HeaderValue,
     conn: usize,
@@ -361,10 +466,10 @@ async fn connection(
             let (body, calls) = &batches[i % batches.len()];
             i += 1;
             seq += 1;
-            let req = Request::post("/v1/observations")
+            let req = Request::post(target.path)
                 .header(HOST, "127.0.0.1")
                 .header(AUTHORIZATION, auth.clone())
-                .header(CONTENT_TYPE, "application/json")
+                .header(CONTENT_TYPE, target.content_type)
                 .header("idempotency-key", format!("bench-{conn}-{seq}"))
                 .body(Full::new(body.clone()))?;
             sender.ready().await?;
@@ -376,7 +481,7 @@ async fn connection(
             stats
                 .latencies_us
                 .push(took.as_micros().min(u32::MAX as u128) as u32);
-            if status == StatusCode::ACCEPTED {
+            if status == target.acknowledged {
                 stats.accepted += 1;
                 stats.calls += calls;
                 acked_calls.fetch_add(*calls, Ordering::Relaxed);
@@ -422,7 +527,8 @@ fn main() -> ExitCode {
     let o = options();
     let tck = clock_ticks_per_second();
     println!(
-        "ingest bench: {} s, {} connections, {} calls/batch, {} distinct batches from a {}-agent fleet, drafting.debounce_seconds = {}{}",
+        "ingest bench{}: {} s, {} connections, {} calls/batch, {} distinct batches from a {}-agent fleet, drafting.debounce_seconds = {}{}",
+        o.otlp.as_ref().map_or(String::new(), |e| format!(" (OTLP/{e} exports to /v1/traces, one tool span per call)")),
         o.seconds,
         o.concurrency,
         o.batch_size,
@@ -442,13 +548,15 @@ fn main() -> ExitCode {
     let body_bytes: u64 = batches.iter().map(|(b, _)| b.len() as u64).sum();
     // The agents in the batches, for counting calls on disk afterwards.
     let agents: Vec<String> = {
-        let mut set = std::collections::BTreeSet::new();
-        for (b, _) in batches.iter() {
-            let v: serde_json::Value = serde_json::from_slice(b).expect("own batch");
-            for c in v["calls"].as_array().expect("calls") {
-                set.insert(c["agent"].as_str().expect("agent").to_string());
-            }
-        }
+        let fleet = Fleet::new(&FleetSpec {
+            agents: o.agents,
+            calls_per_agent: (o.batches * o.batch_size).div_ceil(o.agents),
+            seed: 7,
+        });
+        let calls = fleet.calls(Split::Train).take(o.batches * o.batch_size);
+        let set: std::collections::BTreeSet<String> = calls
+            .map(|c| c["agent"].as_str().expect("agent").to_string())
+            .collect();
         set.into_iter().collect()
     };
     println!(
@@ -493,6 +601,7 @@ fn main() -> ExitCode {
             .map(|c| {
                 tokio::spawn(connection(
                     addr,
+                    Target::of(&o),
                     batches.clone(),
                     auth.clone(),
                     c,
@@ -608,7 +717,8 @@ fn main() -> ExitCode {
         secs, o.concurrency, o.batch_size, o.debounce
     );
     println!(
-        "| **calls/s (202, durable)** | **{}** (target 100,000: {}) |",
+        "| **calls/s ({}, durable)** | **{}** (target 100,000: {}) |",
+        Target::of(&o).acknowledged.as_u16(),
         thousands(calls_per_s as u64),
         if calls_per_s >= 100_000.0 {
             "met"
@@ -633,7 +743,7 @@ fn main() -> ExitCode {
         latencies.last().copied().unwrap_or(0) as f64 / 1000.0
     );
     println!(
-        "| non-202 answers / transport errors | {} / {} |",
+        "| other answers / transport errors | {} / {} |",
         errors.values().map(|(n, _)| n).sum::<u64>(),
         transport.len()
     );

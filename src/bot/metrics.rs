@@ -26,7 +26,19 @@ pub struct Metrics {
     jobs_failed: AtomicU64,
     webhooks_rejected: AtomicU64,
     latency: Mutex<Histogram>,
+    /// `/v1/traces` spans by what became of them ([`SPAN_OUTCOMES`]).
+    otlp_spans: [AtomicU64; SPAN_OUTCOMES.len()],
+    /// `/v1/traces` exports by answer ([`EXPORT_OUTCOMES`]).
+    otlp_exports: [AtomicU64; EXPORT_OUTCOMES.len()],
 }
+
+/// What became of a span posted to `/v1/traces`.
+pub const SPAN_OUTCOMES: [&str; 5] = ["call", "without_args", "not_a_tool", "server_side", "rejected"];
+/// How an export to `/v1/traces` was answered.
+pub const EXPORT_OUTCOMES: [&str; 3] = ["accepted", "duplicate", "rejected"];
+
+/// Spans of one export, by outcome, in the order of [`SPAN_OUTCOMES`].
+pub type SpanCounts = [u64; SPAN_OUTCOMES.len()];
 
 #[derive(Default)]
 struct Histogram {
@@ -93,6 +105,16 @@ impl Metrics {
         h.sum += seconds;
     }
 
+    /// An export to `/v1/traces` answered with `outcome` (one of [`EXPORT_OUTCOMES`]).
+    pub fn otlp_export(&self, outcome: &str, spans: &SpanCounts) {
+        if let Some(i) = EXPORT_OUTCOMES.iter().position(|o| *o == outcome) {
+            self.otlp_exports[i].fetch_add(1, Relaxed);
+        }
+        for (counter, n) in self.otlp_spans.iter().zip(spans) {
+            counter.fetch_add(*n, Relaxed);
+        }
+    }
+
     pub fn calls_ingested(&self) -> u64 {
         self.calls_ingested.load(Relaxed)
     }
@@ -157,6 +179,26 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
                 value.load(Relaxed)
             );
+        }
+        let labelled = [
+            (
+                "shadowdraft_otlp_spans_total",
+                "Spans posted to /v1/traces, by what became of them (without_args: tool calls whose arguments were not recorded, counted but never drafted from).",
+                &self.otlp_spans[..],
+                &SPAN_OUTCOMES[..],
+            ),
+            (
+                "shadowdraft_otlp_exports_total",
+                "OTLP exports posted to /v1/traces, by answer.",
+                &self.otlp_exports[..],
+                &EXPORT_OUTCOMES[..],
+            ),
+        ];
+        for (name, help, values, outcomes) in labelled {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (value, outcome) in values.iter().zip(outcomes) {
+                let _ = writeln!(out, "{name}{{outcome=\"{outcome}\"}} {}", value.load(Relaxed));
+            }
         }
         let _ = writeln!(
             out,

@@ -78,6 +78,9 @@ fn add_batch(batch: &Batch, summary: &mut Summary) {
     for call in &batch.calls {
         summary.add(call, source);
     }
+    for call in &batch.calls_without_args {
+        summary.add_without_args(call);
+    }
 }
 
 /// Parse and summarise JSONL on every core: one reader hands chunks of lines

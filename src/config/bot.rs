@@ -3,6 +3,7 @@
 
 use super::{Check, Committer, Config, ConfigError, ForgeKind, HttpLimits, ReviewConfig, StoreKind, DEFAULT_DATA_DIR};
 use crate::core::config::DraftingConfig;
+use crate::core::spans::SpanMapping;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -101,6 +102,8 @@ pub struct IngestSettings {
     pub public_keys: Vec<(PathBuf, Vec<u8>)>,
     pub max_body_bytes: usize,
     pub max_token_lifetime_seconds: u64,
+    /// How spans posted to `/v1/traces` become calls.
+    pub otlp: SpanMapping,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -246,6 +249,10 @@ impl Config {
                 "must be at least 60".into(),
             ));
         }
+        self.ingest
+            .otlp
+            .check()
+            .map_err(|(key, message)| fail(&format!("ingest.otlp.{key}"), message))?;
         let audience = self
             .ingest
             .audience
@@ -293,6 +300,7 @@ impl Config {
                 public_keys,
                 max_body_bytes,
                 max_token_lifetime_seconds,
+                otlp: self.ingest.otlp.clone(),
             },
             review: self.review.clone(),
             labels: self
@@ -446,6 +454,34 @@ mod tests {
             .settings("c.yaml", &env)
             .unwrap_err();
         assert_eq!(e.key, "store.url_env");
+    }
+
+    #[test]
+    fn the_span_mapping_is_read_and_checked_under_ingest_otlp() {
+        let config = Config::parse(
+            "c.yaml",
+            "ingest:\n  otlp:\n    agent_attributes: [service.name]\n    invalid_spans: skip\n",
+        )
+        .unwrap();
+        let settings = config.settings("c.yaml", &no_env).unwrap();
+        assert_eq!(
+            settings.ingest.otlp.agent_attributes,
+            vec!["service.name".to_string()]
+        );
+        assert_eq!(
+            settings.ingest.otlp.invalid_spans,
+            crate::core::spans::InvalidSpans::Skip
+        );
+        // What is not said keeps its default.
+        assert_eq!(
+            settings.ingest.otlp.server_attributes,
+            SpanMapping::default().server_attributes
+        );
+        let e = Config::parse("c.yaml", "ingest:\n  otlp:\n    agent_attribute: [x]\n").unwrap_err();
+        assert_eq!(e.key, "ingest.otlp.agent_attribute");
+        let config = Config::parse("c.yaml", "ingest:\n  otlp:\n    agent_attributes: []\n").unwrap();
+        let e = config.settings("c.yaml", &no_env).unwrap_err();
+        assert_eq!(e.key, "ingest.otlp.agent_attributes");
     }
 
     #[test]

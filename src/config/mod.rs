@@ -6,6 +6,7 @@
 //! the secrets, so a bad configuration stops the service before anything starts.
 
 use crate::core::config::DraftingConfig;
+use crate::core::spans::SpanMapping;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -152,6 +153,9 @@ pub struct IngestConfig {
     pub max_body_bytes: Option<usize>,
     /// Tokens whose `exp` is further out than this are refused (default 31 days).
     pub max_token_lifetime_seconds: Option<u64>,
+    /// How OpenTelemetry spans posted to `/v1/traces` become calls.
+    #[serde(default)]
+    pub otlp: SpanMapping,
 }
 
 #[derive(Debug, Clone, Deserialize)]

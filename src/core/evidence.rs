@@ -38,6 +38,8 @@ pub struct Totals {
     /// Calls a `forbid` rule in the repository denies: never drafted.
     pub forbidden: u64,
     pub new_rules: usize,
+    /// Calls seen without their arguments (not in `calls`).
+    pub without_args: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -51,6 +53,16 @@ pub struct AgentEvidence {
     pub withheld: Vec<Withheld>,
     pub unrepresentable: Vec<Unrepresentable>,
     pub already_allowed: u64,
+    /// Calls seen without their arguments, per tool: counted, never drafted from.
+    pub without_args: Vec<WithoutArgs>,
+}
+
+/// Calls of one tool whose arguments were not recorded (OpenTelemetry records
+/// them only on request), so no rule can say what they may be.
+#[derive(Debug, Clone, Serialize)]
+pub struct WithoutArgs {
+    pub tool: String,
+    pub calls: u64,
 }
 
 /// A rule the evidence supports but reviewers turned down.

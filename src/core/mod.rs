@@ -24,6 +24,7 @@ pub mod review;
 pub mod risk;
 pub mod schema;
 pub mod secrets;
+pub mod spans;
 pub mod summary;
 pub mod syntax;
 pub mod tokens;

@@ -48,11 +48,15 @@ pub struct Call {
 }
 
 /// A batch as posted by an enforcement node.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Batch {
     pub source: String,
     pub policy_commit: Option<String>,
     pub calls: Vec<Call>,
+    /// Calls seen without their arguments (tracing records them only on
+    /// request): counted per agent and tool, never drafted from. Their `args`
+    /// are empty.
+    pub calls_without_args: Vec<Call>,
 }
 
 /// Where a piece of input came from, for error messages.
@@ -102,6 +106,44 @@ struct RawCall {
     session: Option<Map<String, Value>>,
 }
 
+/// A call without `args`: every other field as in [`RawCall`].
+#[derive(Deserialize)]
+struct RawCallWithoutArgs {
+    agent: String,
+    tool: String,
+    #[serde(default)]
+    server: Option<String>,
+    #[serde(default)]
+    count: Option<u64>,
+    #[serde(default)]
+    first_seen: Option<String>,
+    #[serde(default)]
+    last_seen: Option<String>,
+    #[serde(default)]
+    decision: Option<ShadowDecision>,
+    #[serde(default)]
+    trace_id: Option<String>,
+    #[serde(default)]
+    session: Option<Map<String, Value>>,
+}
+
+impl From<RawCallWithoutArgs> for RawCall {
+    fn from(raw: RawCallWithoutArgs) -> RawCall {
+        RawCall {
+            agent: raw.agent,
+            tool: raw.tool,
+            args: Map::new(),
+            server: raw.server,
+            count: raw.count,
+            first_seen: raw.first_seen,
+            last_seen: raw.last_seen,
+            decision: raw.decision,
+            trace_id: raw.trace_id,
+            session: raw.session,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct RawBatch {
     #[serde(default)]
@@ -109,6 +151,8 @@ struct RawBatch {
     #[serde(default)]
     policy_commit: Option<String>,
     calls: Vec<RawCall>,
+    #[serde(default)]
+    calls_without_args: Vec<RawCallWithoutArgs>,
 }
 
 fn error(origin: &Origin, field: impl Into<String>, message: impl Into<String>) -> ObservationError {
@@ -361,6 +405,14 @@ pub fn is_commit(id: &str) -> bool {
     (7..=64).contains(&id.len()) && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// Parse one call whose arguments were not recorded (an item of a batch's
+/// `calls_without_args`); its `args` are empty.
+pub fn parse_call_without_args(origin: &Origin, text: &str) -> Result<Call, ObservationError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let raw: RawCallWithoutArgs = from_serde(origin, "", serde_path_to_error::deserialize(de))?;
+    finish_call(origin, raw.into())
+}
+
 /// Parse an `ObservationBatch` JSON document; it is accepted whole or not at all.
 pub fn parse_batch(origin: &Origin, text: &str) -> Result<Batch, ObservationError> {
     // Tracking the path of every value is costly; only a batch that fails pays
@@ -396,10 +448,22 @@ pub fn parse_batch(origin: &Origin, text: &str) -> Result<Batch, ObservationErro
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let calls_without_args = raw
+        .calls_without_args
+        .into_iter()
+        .enumerate()
+        .map(|(i, call)| {
+            finish_call(origin, call.into()).map_err(|mut e| {
+                e.field = format!("calls_without_args[{i}].{}", e.field);
+                e
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Batch {
         source,
         policy_commit: raw.policy_commit,
         calls,
+        calls_without_args,
     })
 }
 
@@ -508,6 +572,25 @@ mod tests {
         let text = r#"{"source":"n1","calls":[{"agent":"a","tool":"t","args":{}},{"agent":"a","tool":"t","args":{},"decision":"maybe"}]}"#;
         let e = parse_batch(&origin(), text).unwrap_err();
         assert_eq!(e.field, "calls[1].decision", "{e}");
+    }
+
+    #[test]
+    fn calls_without_args_are_calls_minus_their_arguments() {
+        let text = r#"{"source":"otlp","calls":[],"calls_without_args":[{"agent":"a","tool":"t","trace_id":"x"},{"agent":"a","tool":""}]}"#;
+        let e = parse_batch(&origin(), text).unwrap_err();
+        assert_eq!(e.field, "calls_without_args[1].tool", "{e}");
+        let text = r#"{"calls":[],"calls_without_args":[{"agent":"a","tool":"t","count":2}]}"#;
+        let batch = parse_batch(&origin(), text).unwrap();
+        let call = &batch.calls_without_args[0];
+        assert_eq!(
+            (call.count, call.args.is_empty(), call.server.as_str()),
+            (2, true, "default")
+        );
+        let one = parse_call_without_args(&origin(), r#"{"agent":"a","tool":"t"}"#).unwrap();
+        assert_eq!(one.tool, "t");
+        // Batches from before the field still parse.
+        let old = parse_batch(&origin(), r#"{"calls":[]}"#).unwrap();
+        assert!(old.calls_without_args.is_empty());
     }
 
     #[test]

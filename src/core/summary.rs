@@ -74,6 +74,11 @@ pub struct Summary {
     agents: HashMap<String, HashMap<String, Slice>>,
     /// Calls seen, counting `count`.
     pub calls: u64,
+    /// Calls seen without their arguments, by agent and tool: they shape no
+    /// rule (nothing says what a rule should allow), so they are only counted,
+    /// for the evidence. Not in `calls`.
+    #[serde(default)]
+    pub without_args: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 /// The calls of one agent to one tool.
@@ -731,10 +736,31 @@ impl Summary {
         slice.add(call, source);
     }
 
+    /// Count a call whose arguments were not recorded.
+    pub fn add_without_args(&mut self, call: &Call) {
+        let tools = match self.without_args.get_mut(call.agent.as_str()) {
+            Some(t) => t,
+            None => self.without_args.entry(call.agent.clone()).or_default(),
+        };
+        match tools.get_mut(call.tool.as_str()) {
+            Some(n) => *n = n.saturating_add(call.count),
+            None => {
+                tools.insert(call.tool.clone(), call.count);
+            }
+        }
+    }
+
     /// Fold in a summary of other calls (another thread's share of the input).
     /// The result does not depend on how calls were split or ordered.
     pub fn merge(&mut self, other: Summary) {
         self.calls = self.calls.saturating_add(other.calls);
+        for (agent, tools) in other.without_args {
+            let mine = self.without_args.entry(agent).or_default();
+            for (tool, n) in tools {
+                let count = mine.entry(tool).or_default();
+                *count = count.saturating_add(n);
+            }
+        }
         for (agent, tools) in other.agents {
             let mine = self.agents.entry(agent).or_default();
             for (tool, slice) in tools {
@@ -750,6 +776,9 @@ impl Summary {
 
     /// Forget an agent's calls to one tool (reviewers asked to ignore it).
     pub fn remove_tool(&mut self, agent: &str, tool: &str) -> Option<u64> {
+        if let Some(tools) = self.without_args.get_mut(agent) {
+            tools.remove(tool);
+        }
         let slice = self.agents.get_mut(agent)?.remove(tool)?;
         self.calls = self.calls.saturating_sub(slice.calls);
         Some(slice.calls)
@@ -859,6 +888,21 @@ mod tests {
             .collect();
         let ns: Vec<i64> = reps.iter().map(|r| r["n"].as_i64().unwrap()).collect();
         assert!(ns.contains(&0) && ns.contains(&19_999), "{ns:?}");
+    }
+
+    #[test]
+    fn calls_without_args_are_counted_apart_from_calls() {
+        let mut a = Summary::default();
+        a.add_without_args(&call("a", json!({})));
+        let mut b = Summary::default();
+        b.add_without_args(&call("a", json!({})));
+        b.add(&call("a", json!({"x": 1})), None);
+        a.merge(b);
+        assert_eq!((a.calls, a.without_args["a"]["t"]), (1, 2));
+        assert_eq!(a.shape_count(), 1);
+        // Ignoring the tool forgets both.
+        assert_eq!(a.remove_tool("a", "t"), Some(1));
+        assert!(a.without_args["a"].is_empty());
     }
 
     #[test]

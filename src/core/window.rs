@@ -63,6 +63,19 @@ impl Window {
                 .expect("inserted above")
                 .add(call, Some(&batch.source));
         }
+        self.count_without_args(batch, received_at);
+    }
+
+    /// Count a batch's calls without arguments on the day each was last seen.
+    fn count_without_args(&mut self, batch: &Batch, received_at: i64) {
+        for call in &batch.calls_without_args {
+            let key = (
+                call.agent.clone(),
+                day_of(call.last_seen.unwrap_or(received_at).min(received_at)),
+            );
+            self.dirty.insert(key.clone());
+            self.buckets.entry(key).or_default().add_without_args(call);
+        }
     }
 
     /// Fold many batches, `(batch, received_at)`, using two threads: buckets
@@ -88,6 +101,10 @@ impl Window {
                     last = Some((call.agent.as_str(), day));
                 }
             }
+        }
+        // Counting them is cheap: no thread needed.
+        for (batch, received_at) in batches {
+            self.count_without_args(batch, *received_at);
         }
         let half = |agent: &str| agent.bytes().fold(0u8, |h, b| h.rotate_left(1) ^ b) & 1;
         let mut halves: [std::collections::HashMap<(&str, i64), &mut Summary>; 2] = Default::default();
@@ -193,6 +210,7 @@ mod tests {
                 trace_id: None,
                 session: None,
             }],
+            ..Batch::default()
         }
     }
 
@@ -245,6 +263,24 @@ mod tests {
         let mut window = Window::default();
         window.fold(&batch("a", Some(now + 3 * DAY)), now);
         assert_eq!(window.summary("a", span(now, 1)).calls, 2);
+    }
+
+    #[test]
+    fn calls_without_args_count_on_their_day_in_either_fold() {
+        let now = 100 * DAY;
+        let mut b = batch("a", Some(now));
+        b.calls_without_args = b.calls.clone();
+        b.calls_without_args[0].tool = "blind".into();
+        b.calls_without_args[0].last_seen = Some(now - 20 * DAY);
+        let mut one = Window::default();
+        one.fold(&b, now);
+        let mut all = Window::default();
+        all.fold_all(&[(&b, now)]);
+        for window in [one, all] {
+            assert_eq!(window.summary("a", span(now, 30)).without_args["a"]["blind"], 2);
+            assert!(window.summary("a", span(now, 14)).without_args.is_empty());
+            assert_eq!(window.summary("a", span(now, 30)).calls, 2);
+        }
     }
 
     #[test]

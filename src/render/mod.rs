@@ -254,6 +254,52 @@ mod tests {
     }
 
     #[test]
+    fn the_evidence_counts_calls_seen_without_arguments_per_tool() {
+        use crate::core::config::DraftingConfig;
+        use crate::core::draft::{draft, DraftInput};
+        use crate::core::observation::{parse_batch, Origin};
+        use crate::core::policies::RepoFiles;
+        use crate::core::summary::Summary;
+        let origin = Origin {
+            source: "t".into(),
+            line: None,
+        };
+        let batch = parse_batch(
+            &origin,
+            r#"{"calls": [{"agent": "a", "tool": "search", "args": {"q": "x"}}],
+                "calls_without_args": [{"agent": "a", "tool": "delete_file", "count": 3},
+                                       {"agent": "b", "tool": "send_email"}]}"#,
+        )
+        .unwrap();
+        let mut summary = Summary::default();
+        batch.calls.iter().for_each(|c| summary.add(c, None));
+        batch
+            .calls_without_args
+            .iter()
+            .for_each(|c| summary.add_without_args(c));
+        let files = RepoFiles::default();
+        let drafted = draft(&DraftInput {
+            files: &files,
+            summary: &summary,
+            catalogue: None,
+            config: &DraftingConfig::default(),
+        })
+        .unwrap();
+        assert_eq!(drafted.evidence.totals.without_args, 4);
+        // No rule is drafted from them: only `search` has one.
+        assert_eq!(drafted.new_rules.len(), 1, "{:?}", drafted.new_rules);
+        let text = evidence(&drafted.evidence);
+        assert!(
+            text.contains("- `delete_file`: 3 calls seen without arguments"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- `send_email`: 1 call seen without arguments"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn cells_cannot_break_the_table() {
         assert_eq!(code("a|b\nc".into()), "`a\\|b c`");
         assert_eq!(code("x`y".into()), "``x`y ``");

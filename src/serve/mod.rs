@@ -5,9 +5,10 @@
 mod ingest_key;
 mod observations;
 mod status;
+mod traces;
 pub mod webhook;
 
-use crate::auth::IngestAuth;
+use crate::auth::{AuthError, Claims, IngestAuth};
 use crate::bot::ingest::{self, FoldProgress, Ingestor, Journal, WriterSettings};
 use crate::bot::metrics::Metrics;
 use crate::bot::{worker, Context, Observed};
@@ -17,7 +18,7 @@ use crate::git::{self, PolicyRepo};
 use crate::store::{Postgres, Sqlite, Store};
 use anyhow::Context as _;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -44,6 +45,10 @@ pub fn router(app: Arc<App>) -> Router {
             post(observations::receive).layer(DefaultBodyLimit::max(max_body)),
         )
         .route(
+            "/v1/traces",
+            post(traces::receive).layer(DefaultBodyLimit::max(max_body)),
+        )
+        .route(
             "/github/webhook",
             post(webhook::receive).layer(DefaultBodyLimit::max(WEBHOOK_MAX_BODY)),
         )
@@ -60,6 +65,30 @@ const WEBHOOK_MAX_BODY: usize = 25 * 1024 * 1024;
 /// A JSON error body: `{"error": code, "message": text}`.
 pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": code, "message": message.into()}))).into_response()
+}
+
+/// The bearer JWT every ingest route demands.
+pub(crate) fn authenticate(app: &App, headers: &HeaderMap) -> Result<Claims, AuthError> {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    app.auth.verify(authorization)
+}
+
+/// The `WWW-Authenticate` challenge that goes with a refused token.
+pub(crate) fn challenge(e: &AuthError) -> Option<HeaderValue> {
+    let text = match e {
+        AuthError::Missing => "Bearer".to_string(),
+        other => format!("Bearer error=\"invalid_token\", error_description=\"{other}\""),
+    };
+    text.parse().ok()
+}
+
+/// The `Idempotency-Key` header: `Err` when present but not 1 to 255 visible ASCII characters.
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, &'static str> {
+    match headers.get("idempotency-key").map(|v| v.to_str()) {
+        None => Ok(None),
+        Some(Ok(k)) if !k.is_empty() && k.len() <= 255 => Ok(Some(k.to_string())),
+        Some(_) => Err("Idempotency-Key must be 1 to 255 visible ASCII characters"),
+    }
 }
 
 /// A running service: its address and how to stop it.

@@ -1,8 +1,7 @@
 //! `POST /v1/observations`: authenticate, validate the batch whole, hand it
 //! to ingest, answer once it is durable.
 
-use super::{error, App};
-use crate::auth::AuthError;
+use super::{authenticate, challenge, error, idempotency_key, App};
 use crate::bot::ingest::{self, IngestError};
 use crate::store::Appended;
 use axum::body::Bytes;
@@ -19,14 +18,9 @@ pub async fn receive(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if let Err(e) = app.auth.verify(authorization) {
+    if let Err(e) = authenticate(&app, &headers) {
         let mut response = error(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string());
-        let challenge = match e {
-            AuthError::Missing => "Bearer".to_string(),
-            other => format!("Bearer error=\"invalid_token\", error_description=\"{other}\""),
-        };
-        if let Ok(value) = challenge.parse() {
+        if let Some(value) = challenge(&e) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
         }
         return response;
@@ -45,16 +39,9 @@ pub async fn receive(
         }
         Err(rejection) => return error(rejection.status(), "unreadable_body", rejection.body_text()),
     };
-    let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
-        None => None,
-        Some(Ok(k)) if !k.is_empty() && k.len() <= 255 => Some(k.to_string()),
-        Some(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_idempotency_key",
-                "Idempotency-Key must be 1 to 255 visible ASCII characters",
-            )
-        }
+    let key = match idempotency_key(&headers) {
+        Ok(key) => key,
+        Err(message) => return error(StatusCode::BAD_REQUEST, "invalid_idempotency_key", message),
     };
     // Parsing a large batch is CPU work: keep it off the async threads.
     let (validated, body) = tokio::task::spawn_blocking(move || (ingest::validate(&body), body))

@@ -102,7 +102,8 @@ pub async fn healthz(State(app): State<Arc<App>>) -> Response {
 }
 
 /// `GET /v1/agents/{agent}` (bearer token, as for ingest): why the bot does
-/// or does not propose for an agent. The calls in its window, its queued job
+/// or does not propose for an agent. The calls in its window (and, per tool,
+/// those seen without arguments, which no rule is drafted from), its queued job
 /// and last error, the open proposal, what reviewers turned down or ignored,
 /// and what was promoted.
 pub async fn agent(State(app): State<Arc<App>>, Path(agent): Path<String>, headers: HeaderMap) -> Response {
@@ -119,11 +120,11 @@ pub async fn agent(State(app): State<Arc<App>>, Path(agent): Path<String>, heade
 async fn agent_status(ctx: &Context, agent: String) -> anyhow::Result<serde_json::Value> {
     let days = ctx.settings.drafting.window_days;
     let who = agent.clone();
-    let calls = ctx
+    let (calls, without_args) = ctx
         .observed(&agent, move |window| {
-            window
-                .summary(&who, crate::core::window::span(crate::clock::now(), days))
-                .calls
+            let summary = window.summary(&who, crate::core::window::span(crate::clock::now(), days));
+            let without_args = summary.without_args.get(&who).cloned().unwrap_or_default();
+            (summary.calls, without_args)
         })
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -160,6 +161,7 @@ async fn agent_status(ctx: &Context, agent: String) -> anyhow::Result<serde_json
     Ok(json!({
         "agent": agent,
         "calls_in_window": calls,
+        "calls_without_args": without_args,
         "window_days": days,
         "job": job,
         "proposal": store.proposal(&agent).await?,

@@ -25,3 +25,8 @@ pub fn installed(relative: &str) -> PathBuf {
     );
     path
 }
+
+/// The Python of the virtualenv that holds the OpenTelemetry SDK and its OTLP/HTTP exporter.
+pub fn otel_python() -> PathBuf {
+    installed("otel-python/bin/python")
+}

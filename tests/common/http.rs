@@ -9,6 +9,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: hyper::HeaderMap,
     pub body: String,
+    /// The body as sent (binary answers, such as protobuf).
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -51,6 +53,7 @@ pub async fn try_request(
         status,
         headers,
         body: String::from_utf8_lossy(&bytes).to_string(),
+        bytes: bytes.to_vec(),
     })
 }
 

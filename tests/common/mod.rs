@@ -8,6 +8,7 @@ pub mod git_bridge;
 pub mod http;
 pub mod postgres;
 pub mod replicas;
+pub mod otel;
 pub mod rig;
 
 use shadowdraft::core::catalogue::{self, Catalogue};

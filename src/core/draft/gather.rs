@@ -7,7 +7,7 @@ use super::rule::BuiltRule;
 use super::slice::SliceOutcome;
 use super::{Draft, FileChange, Rejections};
 use crate::core::catalogue::Catalogue;
-use crate::core::evidence::{AgentEvidence, Evidence, Totals};
+use crate::core::evidence::{AgentEvidence, Evidence, Totals, WithoutArgs};
 use crate::core::observation::rfc3339;
 use crate::core::policies::{self, Owner, Policies};
 use crate::core::summary::{earliest, latest, Slice, Summary};
@@ -53,6 +53,7 @@ impl Gathered {
         for ((agent, tool, _), outcome) in slices.iter().zip(outcomes) {
             gathered.add(agent, tool, outcome, rejected, factor);
         }
+        gathered.count_without_args(summary);
         gathered.new_rules.retain(|_, rules| !rules.is_empty());
         gathered
     }
@@ -83,6 +84,27 @@ impl Gathered {
         evidence.already_allowed += outcome.already_allowed;
         evidence.unrepresentable.extend(outcome.unrepresentable);
         self.new_rules.entry(agent.to_string()).or_default().extend(rules);
+    }
+
+    /// Calls seen without arguments shape no rule; the evidence counts them per tool.
+    fn count_without_args(&mut self, summary: &Summary) {
+        for (agent, tools) in &summary.without_args {
+            let evidence = self
+                .agents
+                .entry(agent.to_string())
+                .or_insert_with(|| AgentEvidence {
+                    agent: agent.to_string(),
+                    file: policies::agent_file(agent),
+                    ..AgentEvidence::default()
+                });
+            for (tool, &calls) in tools {
+                evidence.without_args.push(WithoutArgs {
+                    tool: tool.clone(),
+                    calls,
+                });
+            }
+            self.totals.without_args += tools.values().sum::<u64>();
+        }
     }
 
     /// Lists, per agent, the generated rules no observed call used and the
