@@ -14,6 +14,7 @@ pub mod ladder;
 pub mod layout;
 pub mod mapping;
 pub mod observation;
+pub mod permits;
 pub mod plan;
 pub mod policies;
 pub mod projection;
