@@ -19,6 +19,7 @@ pub mod config;
 pub mod core;
 pub mod enforce;
 pub mod git;
+pub mod proof;
 pub mod render;
 
 #[cfg(feature = "bot")]

@@ -275,16 +275,39 @@ struct Enforcement {
     narrowing: Option<Value>,
 }
 
+/// The schema the queries of one scope compile against.
+#[derive(Debug, Clone)]
+pub enum QuerySchema {
+    /// One side's schema declares the tool as (or more than) the other does.
+    Of(Side),
+    /// Each side declares arguments the other does not: both, for this tool.
+    Union(Box<Schema>),
+}
+
 /// One scope made ready for the solver: the schema both sides compile
 /// against, and how each side's rules are turned into the sets it enforces.
 #[derive(Clone)]
 pub struct Frame<'a> {
     pub scope: &'a Scope,
     pub sides: Sides<'a>,
-    /// The side whose schema the queries use.
-    pub schema_side: Side,
+    pub query: QuerySchema,
     base: Enforcement,
     head: Enforcement,
+}
+
+/// Every attribute optional, all the way down: what only one side declares
+/// may be absent from the other side's calls.
+fn optional(attrs: &BTreeMap<String, Attr>) -> BTreeMap<String, Attr> {
+    attrs
+        .iter()
+        .map(|(name, attr)| {
+            let ty = match &attr.ty {
+                ArgType::Record(inner) => ArgType::Record(optional(inner)),
+                other => other.clone(),
+            };
+            (name.clone(), Attr { ty, required: false })
+        })
+        .collect()
 }
 
 impl<'a> Frame<'a> {
@@ -292,16 +315,51 @@ impl<'a> Frame<'a> {
     pub fn new(sides: Sides<'a>, scope: &'a Scope) -> Result<Frame<'a>, String> {
         let tool = scope.tool.as_str();
         let (base_decl, head_decl) = (sides.base.schema.tool(tool), sides.head.schema.tool(tool));
-        let schema_side = match (base_decl, head_decl) {
-            (_, Some(_)) => Side::Head,
-            (Some(_), None) => Side::Base,
+        let query = match (base_decl, head_decl) {
             (None, None) => return Err(format!("neither schema declares the tool `{tool}`")),
+            (Some(_), None) => QuerySchema::Of(Side::Base),
+            (None, Some(_)) => QuerySchema::Of(Side::Head),
+            (Some(b), Some(h)) => {
+                let (mut base_only, mut head_only) = (Vec::new(), Vec::new());
+                undeclared(b, h, &mut Vec::new(), &mut base_only)?;
+                undeclared(h, b, &mut Vec::new(), &mut head_only)?;
+                match (base_only.is_empty(), head_only.is_empty()) {
+                    (true, _) => QuerySchema::Of(Side::Head),
+                    (false, true) => QuerySchema::Of(Side::Base),
+                    (false, false) => {
+                        let mut union = sides.head.schema.clone();
+                        let conflicts = union.add_tool(tool, &optional(b));
+                        if let Some(c) = conflicts.first() {
+                            return Err(format!(
+                                "the two schemas disagree on the type of `{}` ({} and {})",
+                                c.path.join("."),
+                                c.schema_type,
+                                c.observed
+                            ));
+                        }
+                        QuerySchema::Union(Box::new(union))
+                    }
+                }
+            }
         };
-        let wider = match schema_side {
-            Side::Head => head_decl,
-            Side::Base => base_decl,
-        }
-        .expect("the schema side declares the tool");
+        let mut frame = Frame {
+            scope,
+            sides,
+            query,
+            base: Enforcement {
+                denies_all: true,
+                narrowing: None,
+            },
+            head: Enforcement {
+                denies_all: true,
+                narrowing: None,
+            },
+        };
+        let wider = frame
+            .schema()
+            .tool(tool)
+            .expect("the query schema declares the tool")
+            .clone();
         let enforcement = |own: Option<&BTreeMap<String, Attr>>| -> Result<Enforcement, String> {
             let Some(own) = own else {
                 return Ok(Enforcement {
@@ -310,24 +368,23 @@ impl<'a> Frame<'a> {
                 });
             };
             let mut paths = Vec::new();
-            undeclared(wider, own, &mut Vec::new(), &mut paths)?;
+            undeclared(&wider, own, &mut Vec::new(), &mut paths)?;
             Ok(Enforcement {
                 denies_all: false,
                 narrowing: (!paths.is_empty()).then(|| unless_any_present(&paths)),
             })
         };
-        Ok(Frame {
-            scope,
-            sides,
-            schema_side,
-            base: enforcement(base_decl)?,
-            head: enforcement(head_decl)?,
-        })
+        frame.base = enforcement(base_decl)?;
+        frame.head = enforcement(head_decl)?;
+        Ok(frame)
     }
 
     /// The schema the queries compile against.
-    pub fn schema(&self) -> &'a Schema {
-        &self.sides.repo(self.schema_side).schema
+    pub fn schema(&self) -> &Schema {
+        match &self.query {
+            QuerySchema::Of(side) => &self.sides.repo(*side).schema,
+            QuerySchema::Union(schema) => schema,
+        }
     }
 
     fn enforcement(&self, side: Side) -> &Enforcement {
@@ -380,15 +437,16 @@ impl<'a> Frame<'a> {
         rules
     }
 
-    /// Whether `side` allows `call` with only `rules` (`None`: its whole slice),
-    /// through the request mapping and the Cedar authorizer, as enforcement decides.
-    pub fn allows(&self, side: Side, rules: Option<&[usize]>, call: &Call) -> bool {
+    /// Whether `side` allows `call` with only `rules` (`None`: its whole slice)
+    /// and `extra`, through the request mapping and the Cedar authorizer, as
+    /// enforcement decides: the confirmation every counterexample must pass.
+    pub fn allows(&self, side: Side, rules: Option<&[usize]>, extra: &[Policy], call: &Call) -> bool {
         let repo = self.sides.repo(side);
         let Ok(request) = mapping::request(&call.agent, &call.tool, &call.server, &call.args, &repo.schema)
         else {
             return false;
         };
-        let set = match rules {
+        let mut set = match rules {
             None => repo.policies.slice(&call.agent, &call.tool),
             Some(rules) => {
                 let mut set = PolicySet::new();
@@ -399,6 +457,9 @@ impl<'a> Frame<'a> {
                 set
             }
         };
+        for policy in extra {
+            set.add(policy.clone()).expect("generated ids are unique");
+        }
         authorize(&set, &request).allowed
     }
 }
@@ -861,7 +922,7 @@ mod tests {
         let scopes = changed_scopes(sides);
         assert_eq!(scopes.len(), 1, "the schema changed for pay");
         let frame = Frame::new(sides, &scopes[0]).unwrap();
-        assert_eq!(frame.schema_side, Side::Head);
+        assert!(matches!(frame.query, QuerySchema::Of(Side::Head)));
         let base_set = frame.all(Side::Base, &[]).to_string();
         assert!(base_set.contains("unless"), "{base_set}");
         assert!(base_set.contains("has to"), "{base_set}");
@@ -880,12 +941,12 @@ mod tests {
             session: None,
         };
         let with_to = call(json!({"amount": 5, "to": "x"}));
-        assert!(frame.allows(Side::Head, None, &with_to));
+        assert!(frame.allows(Side::Head, None, &[], &with_to));
         assert!(
-            !frame.allows(Side::Base, None, &with_to),
+            !frame.allows(Side::Base, None, &[], &with_to),
             "base's schema does not declare `to`"
         );
-        assert!(frame.allows(Side::Base, None, &call(json!({"amount": 5}))));
+        assert!(frame.allows(Side::Base, None, &[], &call(json!({"amount": 5}))));
     }
 
     #[test]

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 pub fn deps_dir() -> PathBuf {
     match std::env::var_os("SHADOWDRAFT_TEST_DEPS") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/shadowdraft-ci/deps"),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/shadowdraft-ci/deps")
+        }
     }
 }
 
@@ -22,4 +24,14 @@ pub fn installed(relative: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// The SMT solver the proofs use: cvc5 on `PATH` (Debian's, installed by
+/// `.ci/install-test-deps`). Fails with instructions when it is missing.
+pub fn cvc5() -> shadowdraft::proof::SolverCommand {
+    let solver = shadowdraft::proof::SolverCommand::default();
+    if let Err(e) = solver.version() {
+        panic!("{e}\nrun .ci/install-test-deps (or .ci/run) first");
+    }
+    solver
 }
