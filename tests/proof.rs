@@ -14,7 +14,7 @@ use shadowdraft::core::check::{self, Decider, LoadedRepo};
 use shadowdraft::core::config::DraftingConfig;
 use shadowdraft::core::draft::{draft, DraftInput};
 use shadowdraft::core::observation::Call;
-use shadowdraft::core::permits::{Change, Newness, ScopeDiff, Sides};
+use shadowdraft::core::permits::{Change, Example, Newness, ScopeDiff, Sides};
 use shadowdraft::core::policies::RepoFiles;
 use shadowdraft::core::summary::Summary;
 use shadowdraft::proof::{Limits, Prover, SolverCommand};
@@ -56,8 +56,8 @@ fn only(diffs: &[ScopeDiff]) -> &ScopeDiff {
     &diffs[0]
 }
 
-fn calls_of(values: &[Value]) -> Vec<Call> {
-    values.iter().map(common::call).collect()
+fn calls_of(examples: &[Example]) -> Vec<Call> {
+    examples.iter().map(|e| common::call(&e.call)).collect()
 }
 
 /// Known answers: (head condition, base condition, head ⇒ base).
@@ -213,7 +213,7 @@ fn a_widened_rule_shows_the_calls_it_newly_permits() {
     assert_eq!(d.newly_permitted.len(), 2, "two examples: {d:?}");
     assert_ne!(d.newly_permitted[0], d.newly_permitted[1], "different calls");
     assert!(d.no_longer_permitted.is_empty());
-    for call in &d.newly_permitted {
+    for call in d.newly_permitted.iter().map(|e| &e.call) {
         let to = call["args"]["to"].as_str().unwrap();
         assert!(!to.starts_with("GB00"), "{call}");
         assert!(call["args"]["amount"].as_i64().unwrap() <= 100, "{call}");
@@ -237,7 +237,7 @@ fn an_argument_new_to_the_schema_widens_old_rules_and_diff_says_so() {
     let d = only(&diffs);
     assert_eq!(d.head_implies_base, Some(false), "{d:?}");
     assert_eq!(d.base_implies_head, Some(true), "{d:?}");
-    for call in &d.newly_permitted {
+    for call in d.newly_permitted.iter().map(|e| &e.call) {
         assert!(
             call["args"].get("cc").is_some(),
             "only calls with `cc` are new: {call}"
@@ -266,7 +266,7 @@ fn a_rule_for_every_agent_is_compared_for_agents_no_rule_names() {
         .find(|d| d.agent == "*" && d.tool == "read")
         .expect("a scope for other agents");
     assert_eq!(others.head_implies_base, Some(false));
-    let call = &others.newly_permitted[0];
+    let call = &others.newly_permitted[0].call;
     assert_ne!(call["agent"], "a", "the example is another agent: {call}");
 }
 
@@ -360,7 +360,7 @@ fn a_removed_rule_shows_the_calls_no_longer_permitted() {
         (d.head_implies_base, d.base_implies_head),
         (Some(true), Some(false))
     );
-    for call in &d.no_longer_permitted {
+    for call in d.no_longer_permitted.iter().map(|e| &e.call) {
         assert!(call["args"]["amount"].as_i64().unwrap() <= 1000, "{call}");
     }
     let review = prover()
@@ -428,6 +428,120 @@ fn a_query_out_of_time_says_so_and_a_missing_solver_says_how_to_get_one() {
         only(&d).error.as_deref().unwrap_or("").contains("install cvc5"),
         "{d:?}"
     );
+}
+
+// --- The command line ------------------------------------------------------
+
+const BIN: &str = env!("CARGO_BIN_EXE_shadowdraft");
+
+fn shadowdraft(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code().expect("exited"),
+        String::from_utf8(out.stdout).expect("utf-8"),
+        String::from_utf8(out.stderr).expect("utf-8"),
+    )
+}
+
+/// A git work tree whose `main` holds the example policies without `support-bot-001`.
+fn policy_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let agents = dir.path().join("policies/agents");
+    std::fs::create_dir_all(&agents).unwrap();
+    std::fs::copy(
+        root.join("policies/schema.cedarschema"),
+        dir.path().join("policies/schema.cedarschema"),
+    )
+    .unwrap();
+    for entry in std::fs::read_dir(root.join("policies/agents")).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.ends_with("support-bot-001.cedar") {
+            std::fs::copy(&path, agents.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let repo = git2::Repository::init_opts(
+        dir.path(),
+        git2::RepositoryInitOptions::new().initial_head("main"),
+    )
+    .unwrap();
+    let mut index = repo.index().unwrap();
+    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let who = git2::Signature::now("t", "t@example.com").unwrap();
+    repo.commit(Some("HEAD"), &who, &who, "base", &tree, &[]).unwrap();
+    dir
+}
+
+#[test]
+fn check_against_main_passes_a_draft_and_fails_a_human_edit_that_widens_another_agent() {
+    external::cvc5();
+    let repo = policy_repo();
+    let dir = repo.path().to_str().unwrap();
+    let train = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fleet/train.jsonl");
+    let (code, out, err) = shadowdraft(&["draft", "--observations", train, "--repo", dir, "--write"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = shadowdraft(&["check", dir, "--observations", train, "--against", "main"]);
+    assert_eq!(code, 0, "the drafted rules are the new scope: {out}{err}");
+    assert!(out.contains("proved (cvc5 "), "{out}");
+
+    // A person lets another agent charge customers.
+    let billing = repo.path().join("policies/agents/billing-bot-001.cedar");
+    let mut text = std::fs::read_to_string(&billing).unwrap();
+    text.push_str(
+        "\n@id(\"extra\")\npermit (principal == Agent::\"research-bot-001\", action == Action::\"charge_customer\", resource == McpServer::\"stripe\");\n",
+    );
+    std::fs::write(&billing, text).unwrap();
+    let (code, out, err) = shadowdraft(&["check", dir, "--against", "main"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("beyond: research-bot-001 calling charge_customer on stripe"),
+        "{out}"
+    );
+    assert!(
+        out.contains("e.g. `research-bot-001` calls `charge_customer` on `stripe` with "),
+        "{out}"
+    );
+
+    let (code, out, err) = shadowdraft(&["diff", dir, "--json", "--max-examples", "1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let diff: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(diff["head"], "worktree");
+    assert_eq!(diff["base"].as_str().unwrap().len(), 40, "{diff}");
+    let actions = diff["actions"].as_array().unwrap();
+    assert!(
+        actions
+            .iter()
+            .all(|a| a["head_implies_base"] == json!(false) && a["base_implies_head"] == json!(true)),
+        "{diff:#}"
+    );
+    let research = actions
+        .iter()
+        .find(|a| a["agent"] == "research-bot-001")
+        .unwrap_or_else(|| panic!("{diff:#}"));
+    assert_eq!(research["tool"], "charge_customer");
+    assert_eq!(research["timed_out"], false);
+    let call = &research["newly_permitted"][0];
+    assert_eq!(
+        (call["agent"].as_str(), call["server"].as_str()),
+        (Some("research-bot-001"), Some("stripe"))
+    );
+    assert!(call["args"].is_object());
+    assert!(
+        actions.iter().any(|a| a["agent"] == "support-bot-001"),
+        "the draft shows too: {diff:#}"
+    );
+
+    let (code, _, err) = shadowdraft(&["diff", dir, "--solver", "no-such-solver-7f3a"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("apt-get install cvc5"), "{err}");
+    let (code, _, err) = shadowdraft(&["diff", dir, "--base", "no-such-branch"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("`no-such-branch` is not a commit"), "{err}");
 }
 
 // --- Property: no false "implies" -----------------------------------------

@@ -521,37 +521,56 @@ fn literal(value: &EvalResult) -> String {
     }
 }
 
-fn equalities(expr: &str, value: &EvalResult, out: &mut Vec<String>) {
+/// One test per value the request carries, each guarded by the `has` tests it needs.
+fn leaf_tests(expr: &str, guards: &[String], value: &EvalResult, out: &mut Vec<String>) {
+    let guarded = |test: String| {
+        let mut all = guards.to_vec();
+        all.push(test);
+        format!("({})", all.join(" && "))
+    };
     match value {
         EvalResult::Record(fields) => {
             for (name, field) in fields.iter() {
                 let quoted = syntax::quote(name);
-                out.push(format!("{expr} has {quoted}"));
-                equalities(&format!("{expr}[{quoted}]"), field, out);
+                let mut inner = guards.to_vec();
+                inner.push(format!("{expr} has {quoted}"));
+                leaf_tests(&format!("{expr}[{quoted}]"), &inner, field, out);
             }
         }
-        EvalResult::Set(items) if items.is_empty() => out.push(format!("{expr}.isEmpty()")),
-        EvalResult::ExtensionValue(_) => out.push(format!("{expr} == {}", literal(value))),
-        _ => out.push(format!("{expr} == {}", literal(value))),
+        EvalResult::Set(items) if items.is_empty() => out.push(guarded(format!("{expr}.isEmpty()"))),
+        _ => out.push(guarded(format!("{expr} == {}", literal(value)))),
     }
 }
 
-/// A `forbid` of every call that carries the values of the counterexample
-/// `request` (and possibly more), so the solver's next answer is another call.
-pub fn block(request: &Request, n: usize) -> Option<Policy> {
+/// How much of a counterexample a block rules out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocking {
+    /// Every call that shares all its values: the next answer differs somewhere.
+    Same,
+    /// Every call that shares any of its values: the next answer differs everywhere.
+    Overlapping,
+}
+
+/// A `forbid` that rules out the counterexample `request` (and calls like it,
+/// as `how` says), so the solver's next answer is another call.
+pub fn block(request: &Request, n: usize, how: Blocking) -> Option<Policy> {
     let context = request.context()?;
     let mut tests = Vec::new();
     for (key, _) in context.clone() {
         let value = context.get(&key)?;
         let expr = format!("context[{}]", syntax::quote(&key));
-        equalities(&expr, &value, &mut tests);
+        leaf_tests(&expr, &[], &value, &mut tests);
     }
     if tests.is_empty() {
         return None;
     }
+    let join = match how {
+        Blocking::Same => " && ",
+        Blocking::Overlapping => " || ",
+    };
     let text = format!(
         "forbid (principal, action, resource) when {{ {} }};",
-        tests.join(" && ")
+        tests.join(join)
     );
     let policy: Policy = text.parse().ok()?;
     Some(policy.new_id(PolicyId::new(format!("shadowdraft:seen{n}"))))
@@ -674,6 +693,11 @@ impl Example {
     }
 }
 
+/// Examples as the calls alone: DESIGN §10's `<Call>`.
+fn calls_only<S: serde::Serializer>(examples: &[Example], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(examples.iter().map(|e| &e.call))
+}
+
 /// One entry of `diff --json` (DESIGN §10). A direction the solver did not
 /// decide in time is `null`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -683,8 +707,10 @@ pub struct ScopeDiff {
     pub server: String,
     pub head_implies_base: Option<bool>,
     pub base_implies_head: Option<bool>,
-    pub newly_permitted: Vec<Value>,
-    pub no_longer_permitted: Vec<Value>,
+    #[serde(serialize_with = "calls_only")]
+    pub newly_permitted: Vec<Example>,
+    #[serde(serialize_with = "calls_only")]
+    pub no_longer_permitted: Vec<Example>,
     pub timed_out: bool,
     /// Why the scope could not be compared (e.g. the schemas disagree on a type).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -9,8 +9,8 @@ pub mod solver;
 
 use crate::core::observation::Call;
 use crate::core::permits::{
-    block, changed_scopes, drafted_scope, rule_changes, Beyond, Change, Example, Frame, Idle, Newness,
-    QuerySchema, Review, RuleChange, Scope, ScopeDiff, Side, Sides,
+    block, changed_scopes, drafted_scope, rule_changes, Beyond, Blocking, Change, Example, Frame, Idle,
+    Newness, QuerySchema, Review, RuleChange, Scope, ScopeDiff, Side, Sides,
 };
 use cedar_policy::{Policy, RequestEnv};
 use solver::{environment, parallel, Answer, Worker};
@@ -120,30 +120,43 @@ fn counterexamples(
         unconfirmed: Vec::new(),
     };
     let denying_set = denying.set(frame, &[]);
-    let mut blocks: Vec<Policy> = Vec::new();
+    // Blocks of the examples found so far; each next example is first sought
+    // unlike all of them in every value, then unlike them in some value.
+    let (mut unlike, mut other) = (Vec::new(), Vec::new());
     loop {
-        let allowing_set = allowing.set(frame, &blocks);
-        let answer = worker.implies(&target.env, &target.schema, &allowing_set, &denying_set);
-        let request = match (answer, blocks.is_empty()) {
-            (Answer::Done(None), true) => {
+        let mut answer = worker.implies(
+            &target.env,
+            &target.schema,
+            &allowing.set(frame, &unlike),
+            &denying_set,
+        );
+        if !unlike.is_empty() && answer == Answer::Done(None) {
+            answer = worker.implies(
+                &target.env,
+                &target.schema,
+                &allowing.set(frame, &other),
+                &denying_set,
+            );
+        }
+        let first = unlike.is_empty();
+        let request = match answer {
+            Answer::Done(None) if first => {
                 found.implies = Answer::Done(true);
                 return found;
             }
-            (Answer::Done(Some(request)), first) => {
+            Answer::Done(Some(request)) => {
                 if first {
                     found.implies = Answer::Done(false);
                 }
                 request
             }
-            (other, true) => {
-                found.implies = match other {
-                    Answer::Failed(e) => Answer::Failed(e),
-                    _ => Answer::TimedOut,
-                };
+            Answer::Failed(e) if first => {
+                found.implies = Answer::Failed(e);
                 return found;
             }
+            Answer::TimedOut if first => return found,
             // No further example, or none in time: the verdict stands.
-            (_, false) => return found,
+            _ => return found,
         };
         let call = match crate::core::mapping::call_from_request(&request) {
             Ok(call) => call,
@@ -166,9 +179,16 @@ fn counterexamples(
         if found.examples.len() >= max {
             return found;
         }
-        match block(&request, blocks.len()) {
-            Some(policy) => blocks.push(policy),
-            None => return found,
+        let n = found.examples.len();
+        match (
+            block(&request, n, Blocking::Overlapping),
+            block(&request, n, Blocking::Same),
+        ) {
+            (Some(u), Some(o)) => {
+                unlike.push(u);
+                other.push(o);
+            }
+            _ => return found,
         }
     }
 }
@@ -233,11 +253,7 @@ impl Prover {
                 let (head, base) = (Party::all(Side::Head), Party::all(Side::Base));
                 for (allowing, denying, forward) in [(&head, &base, true), (&base, &head, false)] {
                     let found = counterexamples(worker, &target, &frame, allowing, denying, max);
-                    let calls: Vec<serde_json::Value> = found
-                        .examples
-                        .iter()
-                        .map(crate::core::permits::call_json)
-                        .collect();
+                    let calls: Vec<Example> = found.examples.iter().map(Example::of).collect();
                     out.unconfirmed
                         .extend(found.unconfirmed.iter().map(crate::core::permits::call_json));
                     match &found.implies {
