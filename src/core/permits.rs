@@ -1046,13 +1046,18 @@ mod tests {
         let schema = Schema::parse(SCHEMA).unwrap();
         let args = json!({"amount": 7, "to": "q\"z"}).as_object().unwrap().clone();
         let r = request("a", "pay", "bank", &args, &schema).unwrap();
-        let block = block(&r, 1).unwrap();
-        let mut set = PolicySet::new();
-        set.add(r#"permit (principal, action, resource);"#.parse().unwrap())
-            .unwrap();
-        set.add(block).unwrap();
-        assert!(!authorize(&set, &r).allowed);
         let other = json!({"amount": 8, "to": "q\"z"}).as_object().unwrap().clone();
-        assert!(authorize(&set, &request("a", "pay", "bank", &other, &schema).unwrap()).allowed);
+        let other = request("a", "pay", "bank", &other, &schema).unwrap();
+        let elsewhere = json!({"amount": 8}).as_object().unwrap().clone();
+        let elsewhere = request("a", "pay", "bank", &elsewhere, &schema).unwrap();
+        for (how, other_allowed) in [(Blocking::Same, true), (Blocking::Overlapping, false)] {
+            let mut set = PolicySet::new();
+            set.add(r#"permit (principal, action, resource);"#.parse().unwrap())
+                .unwrap();
+            set.add(block(&r, 1, how).unwrap()).unwrap();
+            assert!(!authorize(&set, &r).allowed, "{how:?}");
+            assert_eq!(authorize(&set, &other).allowed, other_allowed, "{how:?}");
+            assert!(authorize(&set, &elsewhere).allowed, "{how:?}");
+        }
     }
 }
