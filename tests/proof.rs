@@ -41,6 +41,7 @@ fn prover() -> Prover {
             timeout: Duration::from_secs(30),
             max_examples: 2,
             workers: 2,
+            budget: None,
         },
     }
 }

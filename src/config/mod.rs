@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 mod bot;
 mod node;
 
-pub use bot::{AppSettings, ForgeSettings, GithubSettings, IngestSettings, Settings};
+pub use bot::{AppSettings, ForgeSettings, GithubSettings, IngestSettings, ProofSettings, Settings};
 pub use node::{EnforceConfig, Mode, NodeSettings, ReportSecret};
 
 /// The file `shadowdraft serve` and `shadowdraft enforce` read when not told otherwise.
@@ -40,6 +40,25 @@ pub struct Config {
     pub drafting: DraftingConfig,
     #[serde(default)]
     pub enforce: EnforceConfig,
+    #[serde(default)]
+    pub proof: ProofConfig,
+}
+
+/// `proof:`: how the bot proves what a proposal newly permits (an SMT solver
+/// behind Cedar's symbolic compiler).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofConfig {
+    /// `false`: proposals carry no "What this PR newly permits" section.
+    pub enabled: Option<bool>,
+    /// The solver's command line; default `[cvc5, --lang, smt, --strings-exp]` from `PATH`.
+    pub solver: Option<Vec<String>>,
+    /// Per query; one that takes longer is reported as undecided in the PR.
+    pub timeout_seconds: Option<u64>,
+    /// All queries of one proposal together.
+    pub budget_seconds: Option<u64>,
+    /// Example calls per rule and direction.
+    pub max_examples: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -590,8 +590,10 @@ pub fn call_json(call: &Call) -> Value {
     out
 }
 
+/// A value as JSON, secrets redacted, cut short; `<` escaped so no value can
+/// pass for markup (such as the markers around the bot's part of a PR body).
 fn short(value: &Value) -> String {
-    let text = super::secrets::redact(&value.to_string());
+    let text = super::secrets::redact(&value.to_string()).replace('<', "\\u003c");
     if text.chars().count() > 48 {
         format!("{}…", text.chars().take(47).collect::<String>())
     } else {
@@ -599,9 +601,18 @@ fn short(value: &Value) -> String {
     }
 }
 
+/// Inline code that a backtick in the text cannot close early.
+fn code_span(text: &str) -> String {
+    if text.contains('`') {
+        format!("`` {text} ``")
+    } else {
+        format!("`{text}`")
+    }
+}
+
 fn assignments(map: &Map<String, Value>) -> String {
     map.iter()
-        .map(|(name, value)| format!("`{name} = {}`", short(value)))
+        .map(|(name, value)| code_span(&format!("{name} = {}", short(value))))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -622,8 +633,10 @@ pub fn call_text(call: &Call) -> String {
         call.agent.clone()
     };
     format!(
-        "`{agent}` calls `{}` on `{}` with {args}{session}",
-        call.tool, call.server
+        "{} calls {} on {} with {args}{session}",
+        code_span(&agent),
+        code_span(&call.tool),
+        code_span(&call.server)
     )
 }
 
@@ -812,6 +825,85 @@ impl Review {
     pub fn nothing_beyond(&self) -> bool {
         self.beyond.is_empty() && self.timed_out.is_empty() && self.errors.is_empty()
     }
+}
+
+/// The "What this PR newly permits" section of a proposal, as data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Section {
+    /// The solver that proved it (`cvc5 1.0.3`).
+    pub solver: String,
+    /// Why nothing was proved (no solver, a side that does not load).
+    pub unavailable: Option<String>,
+    /// The branch against the base.
+    pub review: Review,
+    /// Drafted rules a person edited on the branch, against the version the bot drafted.
+    pub edits: Vec<RuleChange>,
+    /// Everything newly permitted lies within the drafted rules, proved.
+    pub nothing_beyond: bool,
+    /// The time limit each query had.
+    pub timeout_seconds: u64,
+}
+
+impl Section {
+    /// What `check --against <base>` says of this branch, for the check run:
+    /// whether it fails (calls beyond the drafted rules), and a paragraph.
+    pub fn check_against(&self, base: &str) -> (bool, String) {
+        let failed = !self.review.beyond.is_empty();
+        let mut text = if let Some(why) = &self.unavailable {
+            format!("\n\n`check --against {base}`: not proved ({why}).")
+        } else if failed {
+            let scopes: Vec<String> = self
+                .review
+                .beyond
+                .iter()
+                .map(|b| format!("`{}`", b.scope))
+                .collect();
+            format!(
+                "\n\n`check --against {base}`: **failed**: the branch permits calls `{base}` denies outside the drafted rules ({}).",
+                scopes.join(", ")
+            )
+        } else if self.nothing_beyond {
+            format!(
+                "\n\n`check --against {base}`: passed: every call the branch newly permits is allowed by a drafted rule (proved with {}).",
+                self.solver
+            )
+        } else {
+            format!(
+                "\n\n`check --against {base}`: not decided within {} s per query: {}.",
+                self.timeout_seconds,
+                self.review
+                    .timed_out
+                    .iter()
+                    .chain(&self.review.errors)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        };
+        let idle = self.review.always_denies.len() + self.review.shadowed.len();
+        if idle > 0 {
+            text.push_str(&format!(
+                " {idle} rule(s) never allow anything (always-denies, or shadowed by a `forbid`)."
+            ));
+        }
+        (failed, text)
+    }
+}
+
+/// The files a draft leaves: `files` with its changes applied.
+pub fn applied(
+    files: &super::policies::RepoFiles,
+    changes: &BTreeMap<String, super::draft::FileChange>,
+) -> super::policies::RepoFiles {
+    let mut out = files.clone();
+    for (path, change) in changes {
+        if path == super::policies::SCHEMA_PATH {
+            out.schema = Some(change.after.clone());
+        } else {
+            out.agents.insert(path.clone(), change.after.clone());
+        }
+    }
+    out
 }
 
 /// The rules of the head that are new or changed, and of the base that are gone, by `@id`.
@@ -1038,6 +1130,14 @@ mod tests {
         );
         assert!(text.contains("…`"), "{text}");
         assert!(text.ends_with("(session `user = \"u-1\"`)"), "{text}");
+        let mut odd = call.clone();
+        odd.session = None;
+        odd.args = json!({"q": "a`b <!-- x -->"}).as_object().unwrap().clone();
+        assert!(
+            call_text(&odd).ends_with(r#"with `` q = "a`b \u003c!-- x -->" ``"#),
+            "{}",
+            call_text(&odd)
+        );
     }
 
     #[test]

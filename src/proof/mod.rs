@@ -7,11 +7,14 @@
 
 pub mod solver;
 
+use crate::config::ProofSettings;
+use crate::core::check::load;
 use crate::core::observation::Call;
 use crate::core::permits::{
     block, changed_scopes, drafted_scope, rule_changes, Beyond, Blocking, Change, Example, Frame, Idle,
-    Newness, QuerySchema, Review, RuleChange, Scope, ScopeDiff, Side, Sides,
+    Newness, QuerySchema, Review, RuleChange, Scope, ScopeDiff, Section, Side, Sides,
 };
+use crate::core::policies::RepoFiles;
 use cedar_policy::{Policy, RequestEnv};
 use solver::{environment, parallel, Answer, Worker};
 pub use solver::{SolverCommand, Stats, INSTALL_HINT};
@@ -26,6 +29,8 @@ pub struct Limits {
     pub max_examples: usize,
     /// Queries in parallel, one solver process each.
     pub workers: usize,
+    /// All queries of one call together; past it the rest answer "timed out" at once.
+    pub budget: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -34,6 +39,7 @@ impl Default for Limits {
             timeout: Duration::from_secs(10),
             max_examples: 2,
             workers: std::thread::available_parallelism().map_or(2, usize::from),
+            budget: None,
         }
     }
 }
@@ -228,6 +234,25 @@ impl Schemas {
 }
 
 impl Prover {
+    /// The bot's prover, from `proof:` in its settings.
+    pub fn of(settings: &ProofSettings) -> Prover {
+        Prover {
+            solver: match settings.solver.as_deref() {
+                Some([program, args @ ..]) => SolverCommand {
+                    program: program.clone(),
+                    args: args.to_vec(),
+                },
+                _ => SolverCommand::default(),
+            },
+            limits: Limits {
+                timeout: settings.timeout,
+                max_examples: settings.max_examples,
+                budget: Some(settings.budget),
+                ..Limits::default()
+            },
+        }
+    }
+
     /// Per (agent, tool, server) whose rules differ: whether head ⇒ base and
     /// base ⇒ head, with up to `max_examples` confirmed counterexample calls per
     /// failing direction (DESIGN §10).
@@ -235,43 +260,37 @@ impl Prover {
         let scopes = changed_scopes(sides);
         let schemas = Schemas::of(sides);
         let max = self.limits.max_examples.max(1);
-        let (value, stats) = parallel(
-            &scopes,
-            self.limits.workers,
-            &self.solver,
-            self.limits.timeout,
-            |worker, scope| {
-                let mut out = ScopeDiff::new(scope);
-                let framed = Frame::new(sides, scope).and_then(|frame| Ok((schemas.target(&frame)?, frame)));
-                let (target, frame) = match framed {
-                    Ok(f) => f,
-                    Err(e) => {
-                        out.error = Some(e);
-                        return out;
-                    }
-                };
-                let (head, base) = (Party::all(Side::Head), Party::all(Side::Base));
-                for (allowing, denying, forward) in [(&head, &base, true), (&base, &head, false)] {
-                    let found = counterexamples(worker, &target, &frame, allowing, denying, max);
-                    let calls: Vec<Example> = found.examples.iter().map(Example::of).collect();
-                    out.unconfirmed
-                        .extend(found.unconfirmed.iter().map(crate::core::permits::call_json));
-                    match &found.implies {
-                        Answer::TimedOut => out.timed_out = true,
-                        Answer::Failed(e) => out.error = Some(e.clone()),
-                        Answer::Done(_) => {}
-                    }
-                    if forward {
-                        out.head_implies_base = verdict(&found.implies);
-                        out.newly_permitted = calls;
-                    } else {
-                        out.base_implies_head = verdict(&found.implies);
-                        out.no_longer_permitted = calls;
-                    }
+        let (value, stats) = parallel(&scopes, &self.solver, &self.limits, |worker, scope| {
+            let mut out = ScopeDiff::new(scope);
+            let framed = Frame::new(sides, scope).and_then(|frame| Ok((schemas.target(&frame)?, frame)));
+            let (target, frame) = match framed {
+                Ok(f) => f,
+                Err(e) => {
+                    out.error = Some(e);
+                    return out;
                 }
-                out
-            },
-        );
+            };
+            let (head, base) = (Party::all(Side::Head), Party::all(Side::Base));
+            for (allowing, denying, forward) in [(&head, &base, true), (&base, &head, false)] {
+                let found = counterexamples(worker, &target, &frame, allowing, denying, max);
+                let calls: Vec<Example> = found.examples.iter().map(Example::of).collect();
+                out.unconfirmed
+                    .extend(found.unconfirmed.iter().map(crate::core::permits::call_json));
+                match &found.implies {
+                    Answer::TimedOut => out.timed_out = true,
+                    Answer::Failed(e) => out.error = Some(e.clone()),
+                    Answer::Done(_) => {}
+                }
+                if forward {
+                    out.head_implies_base = verdict(&found.implies);
+                    out.newly_permitted = calls;
+                } else {
+                    out.base_implies_head = verdict(&found.implies);
+                    out.no_longer_permitted = calls;
+                }
+            }
+            out
+        });
         Proved { value, stats }
     }
 
@@ -301,27 +320,19 @@ impl Prover {
             }
         }
         let max = self.limits.max_examples.max(1);
-        let (parts, stats) = parallel(
-            &work,
-            self.limits.workers,
-            &self.solver,
-            self.limits.timeout,
-            |worker, item| {
-                let scope = &scopes[item.scope()];
-                let framed = Frame::new(sides, scope).and_then(|frame| Ok((schemas.target(&frame)?, frame)));
-                let (target, frame) = match framed {
-                    Ok(f) => f,
-                    Err(e) => return Part::Error(format!("{}: {e}", scope.label())),
-                };
-                match *item {
-                    Work::Beyond(_) => beyond(worker, &target, &frame, sides, scope, max),
-                    Work::Rule(i, _) => rule(worker, &target, &frame, sides, changes[i], max),
-                    Work::Idle(i, _) => {
-                        idle(worker, &target, &frame, sides, changes[i].2.expect("a head rule"))
-                    }
-                }
-            },
-        );
+        let (parts, stats) = parallel(&work, &self.solver, &self.limits, |worker, item| {
+            let scope = &scopes[item.scope()];
+            let framed = Frame::new(sides, scope).and_then(|frame| Ok((schemas.target(&frame)?, frame)));
+            let (target, frame) = match framed {
+                Ok(f) => f,
+                Err(e) => return Part::Error(format!("{}: {e}", scope.label())),
+            };
+            match *item {
+                Work::Beyond(_) => beyond(worker, &target, &frame, sides, scope, max),
+                Work::Rule(i, _) => rule(worker, &target, &frame, sides, changes[i], max),
+                Work::Idle(i, _) => idle(worker, &target, &frame, sides, changes[i].2.expect("a head rule")),
+            }
+        });
         let mut review = Review::default();
         for part in parts {
             match part {
@@ -342,6 +353,52 @@ impl Prover {
         }
         review.errors.dedup();
         Proved { value: review, stats }
+    }
+
+    /// The "What this PR newly permits" section: `head` against `base`, and,
+    /// given the bot's own version of the branch (`drafted`), each drafted rule
+    /// a person edited against the version the bot drafted ("this edit removes …").
+    pub fn section(&self, base: &RepoFiles, head: &RepoFiles, drafted: Option<&RepoFiles>) -> Section {
+        let mut section = Section {
+            timeout_seconds: self.limits.timeout.as_secs(),
+            ..Section::default()
+        };
+        let loaded = |files: &RepoFiles, what: &str| {
+            load(files).map_err(|problems| format!("the {what} does not load ({})", problems.join("; ")))
+        };
+        let solver = self.solver.version();
+        let sides = (loaded(base, "base"), loaded(head, "branch"), solver);
+        let (base, head) = match sides {
+            (Ok(base), Ok(head), Ok(solver)) => {
+                section.solver = solver;
+                (base, head)
+            }
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                section.unavailable = Some(e);
+                return section;
+            }
+        };
+        section.review = self
+            .review(Sides {
+                base: &base,
+                head: &head,
+            })
+            .value;
+        if let Some(Ok(drafted)) = drafted.map(|d| loaded(d, "drafted branch")) {
+            let edits = self
+                .review(Sides {
+                    base: &drafted,
+                    head: &head,
+                })
+                .value;
+            section.edits = edits
+                .rules
+                .into_iter()
+                .filter(|r| r.change == Change::Edited)
+                .collect();
+        }
+        section.nothing_beyond = section.review.nothing_beyond();
+        section
     }
 }
 

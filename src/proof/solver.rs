@@ -11,7 +11,6 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The solver's command line: an interactive SMT-LIB 2 solver on stdin/stdout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,44 +52,58 @@ impl SolverCommand {
     }
 
     /// The solver's name and version, asked over SMT-LIB; an error says how to get one.
+    /// Synchronous (no runtime), so any caller may ask.
     pub fn version(&self) -> Result<String, String> {
-        let runtime = runtime();
-        runtime.block_on(async {
-            let cannot = |e: std::io::Error| format!("cannot start the SMT solver `{}`: {e}; {INSTALL_HINT}", self.program);
-            let mut child = self
-                .command()
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(cannot)?;
-            let mut stdin = child.stdin.take().expect("piped");
-            stdin
-                .write_all(b"(get-info :name)\n(get-info :version)\n(exit)\n")
-                .await
-                .map_err(cannot)?;
-            drop(stdin);
+        use std::io::{Read, Write};
+        let cannot = |e: std::io::Error| {
+            format!(
+                "cannot start the SMT solver `{}`: {e}; {INSTALL_HINT}",
+                self.program
+            )
+        };
+        let mut child = std::process::Command::new(&self.program)
+            .args(&self.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(cannot)?;
+        let mut stdin = child.stdin.take().expect("piped");
+        let mut stdout = child.stdout.take().expect("piped");
+        let written = stdin.write_all(b"(get-info :name)\n(get-info :version)\n(exit)\n");
+        drop(stdin);
+        let (sender, answer) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
             let mut out = String::new();
-            let mut stdout = child.stdout.take().expect("piped");
-            tokio::time::timeout(Duration::from_secs(10), stdout.read_to_string(&mut out))
-                .await
-                .map_err(|_| format!("the SMT solver `{}` did not answer (get-info :version)", self.program))?
-                .map_err(cannot)?;
-            let quoted = |key: &str| {
-                let rest = &out[out.find(key)? + key.len()..];
-                let start = rest.find('"')? + 1;
-                let end = start + rest[start..].find('"')?;
-                Some(rest[start..end].to_string())
-            };
-            match (quoted(":name"), quoted(":version")) {
-                (Some(name), Some(version)) => Ok(format!("{name} {version}")),
-                _ => Err(format!(
-                    "`{}` does not answer as an SMT-LIB solver (asked for its version, got {:?}); {INSTALL_HINT}",
-                    self.program,
-                    out.trim()
-                )),
+            let _ = sender.send(stdout.read_to_string(&mut out).map(|_| out));
+        });
+        let out = answer.recv_timeout(Duration::from_secs(10));
+        let _ = child.kill();
+        let _ = child.wait();
+        written.map_err(cannot)?;
+        let out = match out {
+            Ok(read) => read.map_err(cannot)?,
+            Err(_) => {
+                return Err(format!(
+                    "the SMT solver `{}` did not answer (get-info :version)",
+                    self.program
+                ))
             }
-        })
+        };
+        let quoted = |key: &str| {
+            let rest = &out[out.find(key)? + key.len()..];
+            let start = rest.find('"')? + 1;
+            let end = start + rest[start..].find('"')?;
+            Some(rest[start..end].to_string())
+        };
+        match (quoted(":name"), quoted(":version")) {
+            (Some(name), Some(version)) => Ok(format!("{name} {version}")),
+            _ => Err(format!(
+                "`{}` does not answer as an SMT-LIB solver (asked for its version, got {:?}); {INSTALL_HINT}",
+                self.program,
+                out.trim()
+            )),
+        }
     }
 }
 
@@ -132,16 +145,18 @@ pub fn environment(tool: &str) -> RequestEnv {
 pub struct Worker<'a> {
     command: &'a SolverCommand,
     timeout: Duration,
+    deadline: Option<Instant>,
     runtime: tokio::runtime::Runtime,
     compiler: Option<CedarSymCompiler<LocalSolver>>,
     stats: Stats,
 }
 
 impl<'a> Worker<'a> {
-    pub fn new(command: &'a SolverCommand, timeout: Duration) -> Worker<'a> {
+    pub fn new(command: &'a SolverCommand, timeout: Duration, deadline: Option<Instant>) -> Worker<'a> {
         Worker {
             command,
             timeout,
+            deadline,
             runtime: runtime(),
             compiler: None,
             stats: Stats::default(),
@@ -163,6 +178,14 @@ impl<'a> Worker<'a> {
         ) -> Result<T, SymccError>,
     {
         let started = Instant::now();
+        let limit = match self.deadline {
+            Some(deadline) if deadline <= started => {
+                self.stats.timed_out += 1;
+                return Answer::TimedOut;
+            }
+            Some(deadline) => self.timeout.min(deadline - started),
+            None => self.timeout,
+        };
         let compiled: Result<Vec<CompiledPolicySet>, String> = sets
             .iter()
             .map(|set| CompiledPolicySet::compile(set, env, schema).map_err(|e| e.to_string()))
@@ -186,7 +209,7 @@ impl<'a> Worker<'a> {
             self.compiler = Some(CedarSymCompiler::new(solver).expect("a compiler over a started solver"));
         }
         let compiler = self.compiler.as_mut().expect("started above");
-        let remaining = self.timeout.saturating_sub(started.elapsed());
+        let remaining = limit.saturating_sub(started.elapsed());
         let outcome = self
             .runtime
             .block_on(async { tokio::time::timeout(remaining, check(compiler, &compiled)).await });
@@ -255,22 +278,23 @@ impl<'a> Worker<'a> {
     }
 }
 
-/// Run `work` over `items` on `workers` threads, each with its own solver;
-/// results come back in the order of `items`.
+/// Run `work` over `items` on `limits.workers` threads, each with its own
+/// solver; results come back in the order of `items`.
 pub fn parallel<T: Sync, R: Send>(
     items: &[T],
-    workers: usize,
     command: &SolverCommand,
-    timeout: Duration,
+    limits: &super::Limits,
     work: impl Fn(&mut Worker<'_>, &T) -> R + Sync,
 ) -> (Vec<R>, Stats) {
+    let deadline = limits.budget.map(|b| Instant::now() + b);
+    let (workers, timeout) = (limits.workers, limits.timeout);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
     let stats = Mutex::new(Stats::default());
     std::thread::scope(|scope| {
         for _ in 0..workers.clamp(1, items.len().max(1)) {
             scope.spawn(|| {
-                let mut worker = Worker::new(command, timeout);
+                let mut worker = Worker::new(command, timeout, deadline);
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = items.get(i) else { break };
