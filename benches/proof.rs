@@ -67,8 +67,18 @@ fn main() {
     }
     let everything = drafted(&RepoFiles::default(), &summary(calls.iter()), &catalogue);
     let all = load(&everything).expect("the fleet's draft loads");
-    let rules_of = |agent: &str| all.policies.rules.iter().filter(|r| r.agent.as_deref() == Some(agent)).count();
-    let largest = tools.keys().copied().max_by_key(|a| (rules_of(a), std::cmp::Reverse(*a))).expect("agents");
+    let rules_of = |agent: &str| {
+        all.policies
+            .rules
+            .iter()
+            .filter(|r| r.agent.as_deref() == Some(agent))
+            .count()
+    };
+    let largest = tools
+        .keys()
+        .copied()
+        .max_by_key(|a| (rules_of(a), std::cmp::Reverse(*a)))
+        .expect("agents");
     let eight = tools.iter().find(|(_, t)| t.len() == 8).map(|(a, _)| *a);
     println!(
         "fleet: {} agents × {} calls, {} rules; {version}; {workers} workers",
@@ -83,8 +93,16 @@ fn main() {
     }
     for (what, agent) in agents {
         // main: every other agent's rules; the PR: this agent's draft on top.
-        let base = drafted(&RepoFiles::default(), &summary(calls.iter().filter(|c| c.agent != agent)), &catalogue);
-        let head = drafted(&base, &summary(calls.iter().filter(|c| c.agent == agent)), &catalogue);
+        let base = drafted(
+            &RepoFiles::default(),
+            &summary(calls.iter().filter(|c| c.agent != agent)),
+            &catalogue,
+        );
+        let head = drafted(
+            &base,
+            &summary(calls.iter().filter(|c| c.agent == agent)),
+            &catalogue,
+        );
         let prover = Prover {
             solver: solver.clone(),
             limits: Limits {

@@ -108,8 +108,9 @@ struct Found {
     /// `Done(true)`: it does (no counterexample exists).
     implies: Answer<bool>,
     examples: Vec<Call>,
-    /// Counterexamples that did not replay: a bug, reported, never shown.
-    unconfirmed: Vec<Call>,
+    /// Counterexamples that did not replay, or do not read as a call: a bug,
+    /// reported (as JSON), never shown as examples.
+    unconfirmed: Vec<serde_json::Value>,
 }
 
 fn counterexamples(
@@ -160,26 +161,25 @@ fn counterexamples(
                 found.implies = Answer::Failed(e);
                 return found;
             }
-            Answer::TimedOut if first => return found,
-            // No further example, or none in time: the verdict stands.
+            // Out of time, or no further example: the verdict stands.
             _ => return found,
         };
         let call = match crate::core::mapping::call_from_request(&request) {
             Ok(call) => call,
             Err(e) => {
-                tracing::warn!(scope = %frame.scope.label(), error = %e, "a counterexample is not a call");
+                tracing::error!(scope = %frame.scope.label(), error = %e, "a counterexample is not a call");
+                found
+                    .unconfirmed
+                    .push(serde_json::json!({"request": request.to_string(), "why": e.to_string()}));
                 return found;
             }
         };
         if allowing.allows(frame, &call) && !denying.allows(frame, &call) {
             found.examples.push(call);
         } else {
-            tracing::error!(
-                scope = %frame.scope.label(),
-                call = %crate::core::permits::call_json(&call),
-                "a counterexample did not replay through the Cedar authorizer"
-            );
-            found.unconfirmed.push(call);
+            let json = crate::core::permits::call_json(&call);
+            tracing::error!(scope = %frame.scope.label(), call = %json, "a counterexample did not replay through the Cedar authorizer");
+            found.unconfirmed.push(json);
             return found;
         }
         if found.examples.len() >= max {
@@ -274,8 +274,7 @@ impl Prover {
             for (allowing, denying, forward) in [(&head, &base, true), (&base, &head, false)] {
                 let found = counterexamples(worker, &target, &frame, allowing, denying, max);
                 let calls: Vec<Example> = found.examples.iter().map(Example::of).collect();
-                out.unconfirmed
-                    .extend(found.unconfirmed.iter().map(crate::core::permits::call_json));
+                out.unconfirmed.extend(found.unconfirmed.iter().cloned());
                 match &found.implies {
                     Answer::TimedOut => out.timed_out = true,
                     Answer::Failed(e) => out.error = Some(e.clone()),
@@ -428,11 +427,8 @@ enum Part {
     Nothing,
 }
 
-fn unconfirmed_text(scope: &Scope, calls: &[Call]) -> String {
-    let calls: Vec<String> = calls
-        .iter()
-        .map(|c| crate::core::permits::call_json(c).to_string())
-        .collect();
+fn unconfirmed_text(scope: &Scope, calls: &[serde_json::Value]) -> String {
+    let calls: Vec<String> = calls.iter().map(ToString::to_string).collect();
     format!("{}: {}", scope.label(), calls.join(", "))
 }
 
