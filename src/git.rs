@@ -94,31 +94,7 @@ impl PolicyRepo {
 
     /// The policy files as of `commit`.
     pub fn files(&self, commit: Oid) -> anyhow::Result<RepoFiles> {
-        let tree = self.repo.find_commit(commit)?.tree()?;
-        let mut files = RepoFiles::default();
-        if let Ok(entry) = tree.get_path(Path::new(SCHEMA_PATH)) {
-            files.schema = Some(self.text(entry.id(), SCHEMA_PATH)?);
-        }
-        if let Ok(entry) = tree.get_path(Path::new(AGENTS_DIR)) {
-            let agents = self
-                .repo
-                .find_tree(entry.id())
-                .context("policies/agents is not a directory")?;
-            for entry in agents.iter() {
-                let Ok(name) = entry.name() else { continue };
-                if name.ends_with(".cedar") && entry.kind() == Some(git2::ObjectType::Blob) {
-                    let path = format!("{AGENTS_DIR}/{name}");
-                    let text = self.text(entry.id(), &path)?;
-                    files.agents.insert(path, text);
-                }
-            }
-        }
-        Ok(files)
-    }
-
-    fn text(&self, blob: Oid, path: &str) -> anyhow::Result<String> {
-        let blob = self.repo.find_blob(blob)?;
-        String::from_utf8(blob.content().to_vec()).map_err(|_| anyhow!("{path} is not UTF-8"))
+        tree_files(&self.repo, &self.repo.find_commit(commit)?.tree()?)
     }
 
     /// Commits reachable from `tip` but not from `base` that someone else wrote.
@@ -279,6 +255,58 @@ fn callbacks(credentials: Option<&Credentials>) -> RemoteCallbacks<'static> {
         });
     }
     callbacks
+}
+
+/// The policy files of a tree: the schema and `policies/agents/*.cedar`.
+fn tree_files(repo: &Repository, tree: &git2::Tree<'_>) -> anyhow::Result<RepoFiles> {
+    let text = |blob: Oid, path: &str| -> anyhow::Result<String> {
+        let blob = repo.find_blob(blob)?;
+        String::from_utf8(blob.content().to_vec()).map_err(|_| anyhow!("{path} is not UTF-8"))
+    };
+    let mut files = RepoFiles::default();
+    if let Ok(entry) = tree.get_path(Path::new(SCHEMA_PATH)) {
+        files.schema = Some(text(entry.id(), SCHEMA_PATH)?);
+    }
+    if let Ok(entry) = tree.get_path(Path::new(AGENTS_DIR)) {
+        let agents = repo
+            .find_tree(entry.id())
+            .context("policies/agents is not a directory")?;
+        for entry in agents.iter() {
+            let Ok(name) = entry.name() else { continue };
+            if name.ends_with(".cedar") && entry.kind() == Some(git2::ObjectType::Blob) {
+                let path = format!("{AGENTS_DIR}/{name}");
+                files.agents.insert(path.clone(), text(entry.id(), &path)?);
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// The policy files of the policy repository in `dir` (a git work tree, or a
+/// folder inside one) as of `rev` (a branch, tag or commit), and that commit's id.
+pub fn files_at_revision(dir: &Path, rev: &str) -> anyhow::Result<(String, RepoFiles)> {
+    let repo =
+        Repository::discover(dir).with_context(|| format!("{} is not in a git repository", dir.display()))?;
+    let commit = repo
+        .revparse_single(rev)
+        .and_then(|object| object.peel_to_commit())
+        .with_context(|| format!("`{rev}` is not a commit of {}", dir.display()))?;
+    let mut tree = commit.tree()?;
+    let root = repo.workdir().map(Path::to_path_buf);
+    let inside = match (root, dir.canonicalize()) {
+        (Some(root), Ok(dir)) => root
+            .canonicalize()
+            .ok()
+            .and_then(|root| dir.strip_prefix(root).ok().map(Path::to_path_buf)),
+        _ => None,
+    };
+    if let Some(prefix) = inside.filter(|p| !p.as_os_str().is_empty()) {
+        let entry = tree
+            .get_path(&prefix)
+            .with_context(|| format!("{} is not in `{rev}`", prefix.display()))?;
+        tree = repo.find_tree(entry.id())?;
+    }
+    Ok((commit.id().to_string(), tree_files(&repo, &tree)?))
 }
 
 /// Create a bare repository whose base branch holds `files`: the embedded

@@ -20,6 +20,7 @@ pub mod core;
 pub mod enforce;
 pub mod git;
 pub mod http;
+pub mod proof;
 pub mod render;
 
 #[cfg(feature = "bot")]

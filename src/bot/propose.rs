@@ -8,11 +8,13 @@ use crate::core::draft::{draft_remembering, Draft, DraftInput};
 use crate::core::evidence::Withheld;
 use crate::core::hex;
 use crate::core::observation::rfc3339;
+use crate::core::permits::{applied, Section};
 use crate::core::plan::{self, Facts, ForeignCommit, OpenProposal, Plan, ProposalStep};
 use crate::core::policies::RepoFiles;
 use crate::core::window;
 use crate::forge::{CheckRun, Proposal};
 use crate::git::branch_for;
+use crate::proof::Prover;
 use crate::render::{self, ProposalView};
 use crate::store::{ProposalRecord, ProposedRule};
 use git2::Oid;
@@ -66,6 +68,9 @@ pub async fn propose(ctx: &Context, agent: &str) -> Result<Proposed, JobError> {
     };
     ctx.metrics.drafted();
     let mut view = view(ctx, agent, &branch, &fetched, &drafted).await?;
+    if ctx.settings.proof.enabled && !drafted.draft.new_rules.is_empty() {
+        view.permits = Some(permits(ctx, agent, &fetched, &drafted).await?);
+    }
     let gathered = match drafted.draft.new_rules.is_empty() {
         true => Gathered::default(),
         false => gather(ctx, agent, &fetched, &drafted, &view).await?,
@@ -121,7 +126,14 @@ pub async fn propose(ctx: &Context, agent: &str) -> Result<Proposed, JobError> {
             let (number, url, outcome) = open_or_update(ctx, agent, &drafted, &gathered, proposal).await?;
             let head = head.to_string();
             if check_run {
-                ctx.forge.check_run(&verify_run(&head, &drafted.draft)).await?;
+                ctx.forge
+                    .check_run(&verify_run(
+                        &head,
+                        &drafted.draft,
+                        view.permits.as_ref(),
+                        &ctx.settings.base_branch,
+                    ))
+                    .await?;
             }
             let record = ProposalRecord {
                 number,
@@ -300,7 +312,40 @@ async fn view(
         warning,
         unused: drafted.unused.clone(),
         unused_after: ctx.settings.drafting.unused_after,
+        permits: None,
     })
+}
+
+/// What the branch newly permits over the base, proved ([`crate::proof`]): the
+/// branch as the bot drafts it; once someone else pushed to it, the branch as
+/// it is, with each drafted rule they edited compared with the bot's version.
+async fn permits(
+    ctx: &Context,
+    agent: &str,
+    fetched: &Fetched,
+    drafted: &Drafted,
+) -> Result<Section, JobError> {
+    let ours = ctx
+        .store
+        .proposal(agent)
+        .await?
+        .and_then(|p| Oid::from_str(&p.head).ok());
+    let taken_over = fetched
+        .branch_tip
+        .filter(|tip| ours.is_some_and(|ours| ours != *tip));
+    let (base, draft) = (
+        fetched.files.clone(),
+        applied(&fetched.files, &drafted.draft.changes),
+    );
+    let (head, bots) = match (taken_over, ours) {
+        (Some(tip), Some(ours)) => {
+            ctx.git(move |repo, _| Ok((repo.files(tip)?, Some(repo.files(ours)?))))
+                .await?
+        }
+        _ => (draft, None),
+    };
+    let prover = Prover::of(&ctx.settings.proof);
+    blocking(move || Ok(prover.section(&base, &head, bots.as_ref()))).await
 }
 
 /// The open proposal, the branch's foreign commits, and the drafted commit
@@ -386,22 +431,27 @@ fn proposed_rules(drafted: &Draft) -> Vec<ProposedRule> {
 }
 
 /// `shadowdraft/verify`: the draft passed strict validation and replay, or the
-/// job would have failed before pushing.
-fn verify_run(head: &str, drafted: &Draft) -> CheckRun {
+/// job would have failed before pushing; and `check --against` the base: it
+/// fails when the branch permits calls beyond the drafted rules.
+fn verify_run(head: &str, drafted: &Draft, permits: Option<&Section>, base: &str) -> CheckRun {
     let t = &drafted.evidence.totals;
+    let (beyond, against) = permits.map_or((false, String::new()), |p| p.check_against(base));
     CheckRun {
         name: "shadowdraft/verify".into(),
         head_sha: head.to_string(),
-        conclusion: "success".into(),
-        title: format!(
-            "{} new rules validate; {} observed calls replay as allowed",
-            t.new_rules,
-            t.drafted + t.already_allowed
-        ),
+        conclusion: if beyond { "failure" } else { "success" }.into(),
+        title: match beyond {
+            false => format!(
+                "{} new rules validate; {} observed calls replay as allowed",
+                t.new_rules,
+                t.drafted + t.already_allowed
+            ),
+            true => format!("the branch permits calls {base} denies beyond its {} drafted rules", t.new_rules),
+        },
         summary: format!(
             "Strict Cedar validation against `policies/schema.cedarschema`: passed.\n\n\
              Replay of every observed call shape through the drafted policy: {} calls allowed by the new rules, \
-             {} already allowed, {} cannot be represented and stay denied, {} denied by a `forbid` rule.",
+             {} already allowed, {} cannot be represented and stay denied, {} denied by a `forbid` rule.{against}",
             t.drafted, t.already_allowed, t.unrepresentable, t.forbidden
         ),
     }

@@ -3,6 +3,7 @@
 //! is denied), 2 the input is wrong (a file that does not parse, a bad flag).
 
 mod check;
+mod diff;
 mod draft;
 mod enforce;
 #[cfg(feature = "bot")]
@@ -38,6 +39,7 @@ enum Command {
     Init(init::Args),
     Draft(draft::Args),
     Check(check::Args),
+    Diff(diff::Args),
     Explain(explain::Args),
     Fleet(fleet::Args),
     Enforce(enforce::Args),
@@ -72,6 +74,7 @@ pub fn main() -> ExitCode {
         Command::Init(args) => init::run(args),
         Command::Draft(args) => draft::run(args),
         Command::Check(args) => check::run(args),
+        Command::Diff(args) => diff::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Fleet(args) => fleet::run(args),
         Command::Enforce(args) => enforce::run(args),

@@ -1,7 +1,7 @@
 //! The bot's settings: `shadowdraft serve`'s part of the file, checked, with
 //! its secrets read from the environment.
 
-use super::{Check, Committer, Config, ConfigError, ForgeKind, HttpLimits, ReviewConfig, StoreKind, DEFAULT_DATA_DIR};
+use super::{Check, Committer, Config, ConfigError, ForgeKind, HttpLimits, ProofConfig, ReviewConfig, StoreKind, DEFAULT_DATA_DIR};
 use crate::core::config::DraftingConfig;
 use crate::core::spans::SpanMapping;
 use std::net::SocketAddr;
@@ -23,6 +23,48 @@ pub struct Settings {
     pub drafting: DraftingConfig,
     pub http: HttpLimits,
     pub store: StoreSettings,
+    pub proof: ProofSettings,
+}
+
+/// `proof:`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProofSettings {
+    pub enabled: bool,
+    /// `None`: the default solver (cvc5 from `PATH`).
+    pub solver: Option<Vec<String>>,
+    pub timeout: std::time::Duration,
+    pub budget: std::time::Duration,
+    pub max_examples: usize,
+}
+
+impl ProofConfig {
+    fn settings(&self, check: &Check<'_>) -> Result<ProofSettings, ConfigError> {
+        let seconds = |key: &str, value: Option<u64>, default: u64| match value.unwrap_or(default) {
+            n @ 1..=3600 => Ok(std::time::Duration::from_secs(n)),
+            n => Err(check.fail(key, format!("{n} is not between 1 and 3600 seconds"))),
+        };
+        if self
+            .solver
+            .as_ref()
+            .is_some_and(|s| s.first().is_none_or(|p| p.trim().is_empty()))
+        {
+            return Err(check.fail("proof.solver", "names no program".into()));
+        }
+        let max_examples = self.max_examples.unwrap_or(2);
+        if !(1..=10).contains(&max_examples) {
+            return Err(check.fail(
+                "proof.max_examples",
+                format!("{max_examples} is not between 1 and 10"),
+            ));
+        }
+        Ok(ProofSettings {
+            enabled: self.enabled.unwrap_or(true),
+            solver: self.solver.clone(),
+            timeout: seconds("proof.timeout_seconds", self.timeout_seconds, 10)?,
+            budget: seconds("proof.budget_seconds", self.budget_seconds, 120)?,
+            max_examples,
+        })
+    }
 }
 
 /// Where the bot keeps its state.
@@ -311,6 +353,7 @@ impl Config {
             drafting: self.drafting.clone(),
             http: self.http.limits(&check)?,
             store,
+            proof: self.proof.settings(&check)?,
         })
     }
 

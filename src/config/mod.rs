@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 mod bot;
 mod node;
 
-pub use bot::{AppSettings, ForgeSettings, GithubSettings, IngestSettings, Settings, StoreSettings};
+pub use bot::{AppSettings, ForgeSettings, GithubSettings, IngestSettings, ProofSettings, Settings, StoreSettings};
 pub use node::{EnforceConfig, Mode, NodeSettings, ReportSecret};
 
 /// The file `shadowdraft serve` and `shadowdraft enforce` read when not told otherwise.
@@ -45,6 +45,8 @@ pub struct Config {
     pub http: HttpConfig,
     #[serde(default)]
     pub store: StoreConfig,
+    #[serde(default)]
+    pub proof: ProofConfig,
 }
 
 /// `http:`: how long a client may take and how many may be served at once,
@@ -81,6 +83,23 @@ impl HttpConfig {
             max_connections,
         })
     }
+}
+
+/// `proof:`: how the bot proves what a proposal newly permits (an SMT solver
+/// behind Cedar's symbolic compiler).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofConfig {
+    /// `false`: proposals carry no "What this PR newly permits" section.
+    pub enabled: Option<bool>,
+    /// The solver's command line; default `[cvc5, --lang, smt, --strings-exp]` from `PATH`.
+    pub solver: Option<Vec<String>>,
+    /// Per query; one that takes longer is reported as undecided in the PR.
+    pub timeout_seconds: Option<u64>,
+    /// All queries of one proposal together.
+    pub budget_seconds: Option<u64>,
+    /// Example calls per rule and direction.
+    pub max_examples: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

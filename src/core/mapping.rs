@@ -155,6 +155,89 @@ pub fn request(
     .map_err(|_| MappingError::UnknownTool(tool.to_string()))
 }
 
+/// Why a Cedar request cannot be read back as a call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InverseError {
+    #[error("the request's {0} is not an `{1}` entity")]
+    WrongEntity(&'static str, &'static str),
+    #[error("the request has no context")]
+    NoContext,
+    #[error("`{0}` holds {1}, which no call argument maps to")]
+    NotAnArgument(String, String),
+}
+
+/// The call a Cedar request stands for: the inverse of [`request`], so a
+/// request the solver made up reads as a call someone could make. `context.input`
+/// becomes the arguments and `context.session` the session; anything else in
+/// the context is derived from those by [`request`] and recomputed when the call
+/// is replayed, so it is not part of the call.
+pub fn call_from_request(request: &Request) -> Result<super::observation::Call, InverseError> {
+    let id = |uid: Option<&EntityUid>, role: &'static str, ty: &'static str| match uid {
+        Some(uid) if uid.type_name().to_string() == ty => Ok(uid.id().unescaped().to_string()),
+        _ => Err(InverseError::WrongEntity(role, ty)),
+    };
+    let agent = id(request.principal(), "principal", AGENT_TYPE)?;
+    let tool = id(request.action(), "action", "Action")?;
+    let server = id(request.resource(), "resource", SERVER_TYPE)?;
+    let context = request.context().ok_or(InverseError::NoContext)?;
+    let record = |key: &str| -> Result<Option<Map<String, Value>>, InverseError> {
+        match context.get(key) {
+            None => Ok(None),
+            Some(value) => match json_of(key, &value)? {
+                Value::Object(map) => Ok(Some(map)),
+                other => Err(InverseError::NotAnArgument(
+                    format!("context.{key}"),
+                    other.to_string(),
+                )),
+            },
+        }
+    };
+    Ok(super::observation::Call {
+        agent,
+        tool,
+        server,
+        args: record("input")?.unwrap_or_default(),
+        count: 1,
+        first_seen: None,
+        last_seen: None,
+        decision: None,
+        trace_id: None,
+        session: record("session")?,
+    })
+}
+
+/// A Cedar value as the JSON an argument would carry (DESIGN §2 read backwards).
+fn json_of(path: &str, value: &cedar_policy::EvalResult) -> Result<Value, InverseError> {
+    use cedar_policy::EvalResult;
+    Ok(match value {
+        EvalResult::Bool(b) => Value::Bool(*b),
+        EvalResult::Long(i) => Value::from(*i),
+        EvalResult::String(s) => Value::String(s.clone()),
+        EvalResult::Set(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| json_of(&format!("{path}[{i}]"), item))
+                .collect::<Result<_, _>>()?,
+        ),
+        EvalResult::Record(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(name, item)| Ok((name.clone(), json_of(&format!("{path}.{name}"), item)?)))
+                .collect::<Result<_, _>>()?,
+        ),
+        EvalResult::ExtensionValue(text) => text
+            .strip_prefix("decimal(\"")
+            .and_then(|t| t.strip_suffix("\")"))
+            .and_then(|digits| serde_json::from_str::<serde_json::Number>(digits).ok())
+            .map(Value::Number)
+            .ok_or_else(|| InverseError::NotAnArgument(path.to_string(), text.clone()))?,
+        EvalResult::EntityUid(uid) => {
+            return Err(InverseError::NotAnArgument(path.to_string(), uid.to_string()))
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +303,69 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("meta.n"), "{e}");
+    }
+
+    #[test]
+    fn requests_read_back_as_the_calls_they_came_from() {
+        let s = schema();
+        let call = json!({"amount": 149.99, "to": "ZZ00\"x", "tags": ["b", "a"], "meta": {"n": -2}});
+        let r = request("billing-bot", "pay", "stripe", &args(call.clone()), &s).unwrap();
+        let back = call_from_request(&r).unwrap();
+        assert_eq!(
+            (back.agent.as_str(), back.tool.as_str(), back.server.as_str()),
+            ("billing-bot", "pay", "stripe")
+        );
+        assert_eq!(back.args["amount"], json!(149.99));
+        assert_eq!(back.args["to"], json!("ZZ00\"x"));
+        assert_eq!(
+            back.args["tags"],
+            json!(["a", "b"]),
+            "a set reads back in Cedar's order"
+        );
+        assert_eq!(back.args["meta"], json!({"n": -2}));
+        assert_eq!(back.session, None);
+        let again = request(&back.agent, &back.tool, &back.server, &back.args, &s).unwrap();
+        assert_eq!(
+            again.context().unwrap(),
+            r.context().unwrap(),
+            "the call maps to the same request"
+        );
+    }
+
+    #[test]
+    fn the_session_reads_back_and_other_context_is_left_to_the_mapping() {
+        let input = RestrictedExpression::new_record([(
+            "to".to_string(),
+            RestrictedExpression::new_string("x".into()),
+        )])
+        .unwrap();
+        let session = RestrictedExpression::new_record([(
+            "user".to_string(),
+            RestrictedExpression::new_string("u-1".into()),
+        )])
+        .unwrap();
+        let derived = RestrictedExpression::new_set([RestrictedExpression::new_string("acme.com".into())]);
+        let context = Context::from_pairs([
+            ("input".to_string(), input),
+            ("session".to_string(), session),
+            ("to_domains".to_string(), derived),
+        ])
+        .unwrap();
+        let r = Request::new(agent_uid("a"), action_uid("pay"), server_uid("s"), context, None).unwrap();
+        let call = call_from_request(&r).unwrap();
+        assert_eq!(call.args, args(json!({"to": "x"})));
+        assert_eq!(call.session, Some(args(json!({"user": "u-1"}))));
+        let other = Request::new(
+            action_uid("x"),
+            action_uid("pay"),
+            server_uid("s"),
+            Context::empty(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            call_from_request(&other).unwrap_err(),
+            InverseError::WrongEntity("principal", "Agent")
+        );
     }
 }

@@ -16,6 +16,7 @@ pub mod layout;
 pub mod mapping;
 pub mod names;
 pub mod observation;
+pub mod permits;
 pub mod plan;
 pub mod policies;
 pub mod projection;

@@ -93,6 +93,7 @@ mod tests {
             .unwrap()
             .1;
         assert!(workflow.contains("run: shadowdraft check ."));
+        assert!(workflow.contains("run: shadowdraft check . --against origin/${{ github.base_ref }}"));
         let (without, missing) = super::files(&ReviewConfig::default(), "main");
         assert!(missing.unwrap().contains("review.security_team"));
         assert!(without.iter().all(|(p, _)| p != ".github/CODEOWNERS"));

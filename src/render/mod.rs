@@ -14,6 +14,7 @@ use std::sync::LazyLock;
 const TEMPLATES: &[(&str, &str)] = &[
     ("evidence.md.j2", include_str!("../../templates/evidence.md.j2")),
     ("proposal.md.j2", include_str!("../../templates/proposal.md.j2")),
+    ("permits.md.j2", include_str!("../../templates/permits.md.j2")),
     (
         "takeover-comment.md.j2",
         include_str!("../../templates/takeover-comment.md.j2"),
@@ -54,11 +55,22 @@ fn code(text: String) -> String {
     }
 }
 
+/// Inline code outside a table: backticks in the value cannot close it early.
+fn inline(text: String) -> String {
+    let body = text.replace(['\n', '\r'], " ");
+    if body.contains('`') {
+        format!("`` {body} ``")
+    } else {
+        format!("`{body}`")
+    }
+}
+
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_trim_blocks(true);
     env.add_filter("cell", cell);
     env.add_filter("code", code);
+    env.add_filter("inline", inline);
     for (name, source) in TEMPLATES {
         env.add_template(name, source).expect("bundled templates parse");
     }
@@ -121,6 +133,8 @@ pub struct ProposalView {
     /// Generated rules on the base branch no call used for `drafting.unused_after` days.
     pub unused: Vec<String>,
     pub unused_after: u32,
+    /// What the branch newly permits over the base, proved; `None` when not asked.
+    pub permits: Option<crate::core::permits::Section>,
 }
 
 /// The bot's section of the PR body, between its markers, within GitHub's limit.
@@ -239,6 +253,7 @@ mod tests {
             warning: Some("not protected".into()),
             unused: vec!["a/t/1".into()],
             unused_after: 30,
+            permits: None,
         };
         let body = proposal(&view);
         assert!(body.chars().count() <= BODY_LIMIT);
@@ -295,6 +310,66 @@ mod tests {
         );
         assert!(
             text.contains("- `send_email`: 1 call seen without arguments"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_permits_section_says_what_is_beyond_idle_and_undecided() {
+        use crate::core::permits::{Beyond, Example, Idle, Review, Section};
+        let example = Example {
+            call: serde_json::json!({}),
+            text: "`b` calls `read` on `fs` with no arguments".into(),
+        };
+        let permits = Section {
+            solver: "cvc5 1.0.3".into(),
+            review: Review {
+                beyond: vec![Beyond {
+                    scope: "b calling read on fs".into(),
+                    examples: vec![example],
+                }],
+                always_denies: vec!["a/pay/2".into()],
+                shadowed: vec![Idle {
+                    id: "a/read/2".into(),
+                    shadowed_by: vec!["a/read/forbid".into()],
+                }],
+                timed_out: vec!["rule a/pay/3".into()],
+                ..Review::default()
+            },
+            timeout_seconds: 10,
+            ..Section::default()
+        };
+        let text = template(
+            "permits.md.j2",
+            serde_json::json!({"base": "main", "permits": permits}),
+        );
+        assert!(
+            text.contains("⚠️ **This branch permits calls beyond the drafted rules.**"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- `b calling read on fs`\n  - e.g. `b` calls `read` on `fs` with no arguments"),
+            "{text}"
+        );
+        assert!(text.contains("- ⚠️ `a/pay/2` never allows anything"), "{text}");
+        assert!(
+            text.contains("- ⚠️ `a/read/2` allows nothing: `a/read/forbid` forbids every call it allows."),
+            "{text}"
+        );
+        assert!(
+            text.contains("⏱ Not decided within 10 s per query") && text.contains("- rule a/pay/3"),
+            "{text}"
+        );
+        let unavailable = Section {
+            unavailable: Some("cannot start the SMT solver `cvc5`".into()),
+            ..Section::default()
+        };
+        let text = template(
+            "permits.md.j2",
+            serde_json::json!({"base": "main", "permits": unavailable}),
+        );
+        assert!(
+            text.contains("Not proved: cannot start the SMT solver `cvc5`. The draft is not blocked"),
             "{text}"
         );
     }

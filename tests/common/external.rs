@@ -30,3 +30,13 @@ pub fn installed(relative: &str) -> PathBuf {
 pub fn otel_python() -> PathBuf {
     installed("otel-python/bin/python")
 }
+
+/// The SMT solver the proofs use: cvc5 on `PATH` (Debian's, installed by
+/// `.ci/install-test-deps`). Fails with instructions when it is missing.
+pub fn cvc5() -> shadowdraft::proof::SolverCommand {
+    let solver = shadowdraft::proof::SolverCommand::default();
+    if let Err(e) = solver.version() {
+        panic!("{e}\nrun .ci/install-test-deps (or .ci/run) first");
+    }
+    solver
+}

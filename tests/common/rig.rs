@@ -161,6 +161,17 @@ drafting:
 
     /// Someone with push access commits `text` on top of `branch`'s `path`.
     pub fn commit_on(&self, branch: &str, path: &str, text: &str, message: &str) -> String {
+        self.edit_on(branch, path, |before| before + text, message)
+    }
+
+    /// Someone with push access edits `branch`'s `path` and pushes the commit.
+    pub fn edit_on(
+        &self,
+        branch: &str,
+        path: &str,
+        edit: impl FnOnce(String) -> String,
+        message: &str,
+    ) -> String {
         let work = self.dir.path().join(format!("work-{}", self.tip(branch)));
         let token = self
             .github
@@ -185,7 +196,7 @@ drafting:
         let file = work.join(path);
         let before = std::fs::read_to_string(&file).unwrap_or_default();
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(&file, before + text).unwrap();
+        std::fs::write(&file, edit(before)).unwrap();
         git(&work, &["add", path]).unwrap();
         git(&work, &["commit", "--quiet", "-m", message]).unwrap();
         git(&work, &["push", "--quiet", "origin", branch]).unwrap();
