@@ -1,11 +1,14 @@
-//! Who may post observations: bearer JWTs signed with a shared HS256 secret
-//! or with an RS256 / EdDSA key whose public half is configured. `exp` and
-//! `aud` are required; a token that fails any check is refused with the reason.
+//! Who may post observations (and, on the node, call tools through the MCP
+//! gateway): bearer JWTs signed with a shared HS256 secret or with an RS256 /
+//! EdDSA key whose public half is configured. `exp` and `aud` are required; a
+//! token that fails any check is refused with the reason.
 
 use anyhow::Context;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::path::Path;
 
 /// What an ingest token says about its holder.
@@ -62,10 +65,7 @@ impl IngestAuth {
                 (Algorithm::RS256, k)
             } else {
                 let k = DecodingKey::from_ed_pem(pem).with_context(|| {
-                    format!(
-                        "ingest.public_key_paths: {} is neither an RSA nor an Ed25519 public key",
-                        path.display()
-                    )
+                    format!("{} is neither an RSA nor an Ed25519 public key", path.display())
                 })?;
                 (Algorithm::EdDSA, k)
             };
@@ -83,6 +83,16 @@ impl IngestAuth {
 
     /// Check an `Authorization` header value.
     pub fn verify(&self, authorization: Option<&str>) -> Result<Claims, AuthError> {
+        self.decode(authorization)
+    }
+
+    /// Check an `Authorization` header value and return every claim (an
+    /// agent's token also names the end user it acts for).
+    pub fn verify_all(&self, authorization: Option<&str>) -> Result<Map<String, Value>, AuthError> {
+        self.decode(authorization)
+    }
+
+    fn decode<T: DeserializeOwned>(&self, authorization: Option<&str>) -> Result<T, AuthError> {
         let token = authorization
             .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .map(str::trim)
@@ -95,7 +105,7 @@ impl IngestAuth {
             validation.set_audience(&[&self.audience]);
             validation.set_required_spec_claims(&["exp", "aud"]);
             validation.leeway = 30;
-            match jsonwebtoken::decode::<Claims>(token, key, &validation) {
+            match jsonwebtoken::decode::<T>(token, key, &validation) {
                 Ok(data) => return Ok(data.claims),
                 Err(e) => {
                     last = match e.kind() {
@@ -217,6 +227,32 @@ mod tests {
             auth.verify(Some(&format!("Bearer {hs}"))),
             Err(AuthError::Algorithm(Algorithm::HS256))
         );
+    }
+
+    #[test]
+    fn every_claim_can_be_read() {
+        #[derive(Serialize)]
+        struct Agent {
+            sub: &'static str,
+            aud: &'static str,
+            exp: u64,
+            act: serde_json::Value,
+        }
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &Agent {
+                sub: "support-bot",
+                aud: "shadowdraft",
+                exp: now() + 60,
+                act: serde_json::json!({"user": "alice@acme.com"}),
+            },
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        let claims = auth().verify_all(Some(&format!("Bearer {token}"))).unwrap();
+        assert_eq!(claims["sub"], "support-bot");
+        assert_eq!(claims["act"]["user"], "alice@acme.com");
+        assert_eq!(auth().verify_all(None), Err(AuthError::Missing));
     }
 
     #[test]

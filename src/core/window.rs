@@ -188,6 +188,7 @@ mod tests {
                 trace_id: None,
                 session: None,
             }],
+            catalogues: Default::default(),
         }
     }
 

@@ -68,6 +68,20 @@ pub async fn receive(
         }
     };
     let calls: u64 = batch.calls.iter().map(|c| c.count).sum();
+    // The latest catalogue wins; keeping it twice for a retried batch is harmless.
+    if !batch.catalogues.is_empty() {
+        let now = crate::clock::now();
+        let store = app.ctx.store();
+        for (server, catalogue) in &batch.catalogues {
+            if let Err(e) = store.save_catalogue(server, &catalogue.to_string(), &batch.source, now) {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "store_failed",
+                    format!("{e:#}"),
+                );
+            }
+        }
+    }
     match app.ingestor.submit(key, &body, batch).await {
         Ok(Appended::New(id)) => (
             StatusCode::ACCEPTED,

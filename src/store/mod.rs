@@ -10,6 +10,7 @@
 //! - `jobs`: agents waiting to be redrafted; they survive restarts.
 //! - `proposals`: what the bot last proposed per agent.
 //! - `local_pulls`: the proposals of the local forge.
+//! - `catalogues`: the latest `tools/list` of each MCP server, as gateways report it.
 
 mod sqlite;
 

@@ -6,6 +6,7 @@ pub mod external;
 pub mod fake_github;
 pub mod git_bridge;
 pub mod http;
+pub mod mcp;
 pub mod rig;
 
 use shadowdraft::core::catalogue::{self, Catalogue};
