@@ -804,3 +804,47 @@ async fn bad_http_requests_get_precise_answers() {
     assert_eq!(reply.status, 404, "a closed session is gone");
     node.stop().await;
 }
+
+#[test]
+fn the_gateway_names_what_is_missing_before_it_starts() {
+    let place = Place::new("");
+    let gateway = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_shadowdraft"))
+            .arg("mcp")
+            .arg("--config")
+            .arg(&place.config)
+            .args(args)
+            .env("TEST_REPORT_SECRET", SECRET)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).to_string();
+    let out = gateway(&["--server", "files", "--agent", AGENT]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no upstream for server \"files\""),
+        "{}",
+        stderr(&out)
+    );
+    let out = gateway(&["--server", "files", "--", "node", "x.js"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--agent"), "{}", stderr(&out));
+    let out = gateway(&["--server", "a/b", "--agent", AGENT, "--", "node"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--server"), "{}", stderr(&out));
+    let out = gateway(&[
+        "--server",
+        "files",
+        "--agent",
+        AGENT,
+        "--",
+        "/nonexistent/mcp-server",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot start /nonexistent/mcp-server"),
+        "{}",
+        stderr(&out)
+    );
+}
