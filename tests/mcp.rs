@@ -848,3 +848,43 @@ fn the_gateway_names_what_is_missing_before_it_starts() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_client_that_vanishes_mid_call_leaves_the_node_serving() {
+    let place = Place::new("");
+    let yaml =
+        std::fs::read_to_string(&place.config).unwrap() + &http_yaml(&place.data, "http://127.0.0.1:9/mcp");
+    std::fs::write(&place.config, yaml).unwrap();
+    let node = enforce::start(place.settings()).await.unwrap();
+    let url = format!("http://{}/mcp/everything", node.addr);
+    let transport = via_http(&url, Some(&token("shadow-bot", None)));
+    let long = json!([{"op": "callTool", "name": "trigger-long-running-operation", "arguments": {"duration": 30, "steps": 2}}]);
+    let vanishing = start(&transport, long);
+    let metrics = node.node.metrics.clone();
+    let node_metrics = metrics.clone();
+    tokio::task::spawn_blocking(move || {
+        wait_for(Duration::from_secs(30), "the session", || {
+            node_metrics
+                .mcp_sessions
+                .load(std::sync::atomic::Ordering::Relaxed)
+                == 1
+        })
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let pid = vanishing.child.id();
+    signal(pid, "KILL");
+    let _ = tokio::task::spawn_blocking(move || vanishing.finish(Duration::from_secs(10))).await;
+    let steps = tokio::task::spawn_blocking(move || {
+        run(
+            &transport,
+            json!([{"op": "callTool", "name": "echo", "arguments": {"message": "next"}}]),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(text(step(&steps, "callTool", 0)), "Echo: next", "{steps:?}");
+    assert_eq!(metrics.mcp_sessions.load(std::sync::atomic::Ordering::Relaxed), 2);
+    node.stop().await;
+}
