@@ -120,3 +120,20 @@ async fn shadow_calls_become_a_merged_policy_that_the_gateway_enforces() {
     );
     bot.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_whose_catalogue_does_not_read_is_refused_whole() {
+    let rig = Rig::new();
+    let bot = rig.bot().await;
+    let bad = json!({"source": "node-1", "calls": [], "catalogues": {"files": {"tools": [{"description": "no name"}]}}});
+    let reply = bot.report(&bad).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(
+        reply.body.contains("catalogues.files.tools[0].name"),
+        "{}",
+        reply.body
+    );
+    let good = json!({"source": "node-1", "calls": [], "catalogues": {"files": {"tools": [{"name": "read_text_file"}]}}});
+    assert_eq!(bot.report(&good).await.status, 202);
+    bot.stop().await;
+}
