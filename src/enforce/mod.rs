@@ -615,6 +615,11 @@ pub async fn start(settings: NodeSettings) -> anyhow::Result<Running> {
     let mut tasks = background(&node, &stopped, true);
 
     let mut stop_serving = stopped;
+    // Without TCP_NODELAY, Nagle's algorithm holds back small SSE frames (an MCP
+    // answer) for a delayed ACK: ~40 ms per tools/call.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let serving = axum::serve(listener, router(node.clone())).with_graceful_shutdown(async move {
         let _ = stop_serving.wait_for(|stop| *stop).await;
     });
