@@ -1,14 +1,17 @@
-//! Who may post observations: bearer JWTs signed with a shared HS256 secret
-//! or with an RS256 / EdDSA key whose public half is configured. `exp` and
-//! `aud` are required (`aud` a string or an array, RFC 7519), `nbf` is
-//! honoured, a lifetime beyond the configured cap is refused, and so is a
-//! header with critical extensions (`crit`, RFC 7515: we implement none). A
-//! token that fails any check is refused with the reason.
+//! Who may post observations (and, on the node, call tools through the MCP
+//! gateway): bearer JWTs signed with a shared HS256 secret or with an RS256 /
+//! EdDSA key whose public half is configured. `exp` and `aud` are required
+//! (`aud` a string or an array, RFC 7519), `nbf` is honoured, a lifetime
+//! beyond the configured cap is refused, and so is a header with critical
+//! extensions (`crit`, RFC 7515: we implement none). A token that fails any
+//! check is refused with the reason.
 
 use anyhow::Context;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::path::Path;
 
 /// What an ingest token says about its holder.
@@ -91,10 +94,7 @@ impl IngestAuth {
                 (Algorithm::RS256, k)
             } else {
                 let k = DecodingKey::from_ed_pem(pem).with_context(|| {
-                    format!(
-                        "ingest.public_key_paths: {} is neither an RSA nor an Ed25519 public key",
-                        path.display()
-                    )
+                    format!("{} is neither an RSA nor an Ed25519 public key", path.display())
                 })?;
                 (Algorithm::EdDSA, k)
             };
@@ -119,6 +119,16 @@ impl IngestAuth {
 
     /// Check an `Authorization` header value.
     pub fn verify(&self, authorization: Option<&str>) -> Result<Claims, AuthError> {
+        self.decode(authorization)
+    }
+
+    /// Check an `Authorization` header value and return every claim (an
+    /// agent's token also names the end user it acts for).
+    pub fn verify_all(&self, authorization: Option<&str>) -> Result<Map<String, Value>, AuthError> {
+        self.decode(authorization)
+    }
+
+    fn decode<T: DeserializeOwned>(&self, authorization: Option<&str>) -> Result<T, AuthError> {
         let token = authorization
             .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .map(str::trim)
@@ -135,13 +145,16 @@ impl IngestAuth {
             validation.set_required_spec_claims(&["exp", "aud"]);
             validation.validate_nbf = true;
             validation.leeway = 30;
-            match jsonwebtoken::decode::<Claims>(token, key, &validation) {
+            match jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation) {
                 Ok(data) => {
+                    // An `exp` beyond u64 (a float) is as good as forever.
+                    let exp = data.claims.get("exp").and_then(Value::as_u64).unwrap_or(u64::MAX);
                     let now = crate::clock::now().max(0) as u64;
-                    if data.claims.exp > now.saturating_add(self.max_lifetime) {
+                    if exp > now.saturating_add(self.max_lifetime) {
                         return Err(AuthError::TooLong(self.max_lifetime));
                     }
-                    return Ok(data.claims);
+                    return serde_json::from_value(Value::Object(data.claims))
+                        .map_err(|e| AuthError::Malformed(e.to_string()));
                 }
                 Err(e) => {
                     last = match e.kind() {
@@ -371,6 +384,32 @@ mod tests {
             short.verify(Some(&format!("Bearer {token}"))),
             Err(AuthError::TooLong(3600))
         );
+    }
+
+    #[test]
+    fn every_claim_can_be_read() {
+        #[derive(Serialize)]
+        struct Agent {
+            sub: &'static str,
+            aud: &'static str,
+            exp: u64,
+            act: serde_json::Value,
+        }
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &Agent {
+                sub: "support-bot",
+                aud: "shadowdraft",
+                exp: now() + 60,
+                act: serde_json::json!({"user": "alice@acme.com"}),
+            },
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        let claims = auth().verify_all(Some(&format!("Bearer {token}"))).unwrap();
+        assert_eq!(claims["sub"], "support-bot");
+        assert_eq!(claims["act"]["user"], "alice@acme.com");
+        assert_eq!(auth().verify_all(None), Err(AuthError::Missing));
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Without TCP_NODELAY, Nagle's algorithm holds back small frames (an
+        // MCP answer over server-sent events) for a delayed ACK: ~40 ms each.
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);

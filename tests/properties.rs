@@ -113,7 +113,7 @@ fn value(kind: Kind, raw: &Raw) -> Value {
             json!(lo + (s % (hi - lo + 1) as u64) as i64)
         }
         Kind::Decimal => json!((s % 100_000) as f64 / 100.0),
-        Kind::Bool => json!(s % 2 == 0),
+        Kind::Bool => json!(s.is_multiple_of(2)),
         Kind::Enum => json!(STATES[(s % 3) as usize]),
         Kind::Labels => {
             // Never empty here: empty lists have their own tests below.

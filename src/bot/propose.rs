@@ -3,6 +3,7 @@
 //! forge and the store.
 
 use super::{blocking, Context, JobError};
+use crate::core::catalogue::{self, Catalogue};
 use crate::core::check::unused_generated;
 use crate::core::draft::{draft_remembering, Draft, DraftInput};
 use crate::core::evidence::Withheld;
@@ -11,6 +12,7 @@ use crate::core::observation::rfc3339;
 use crate::core::permits::{applied, Section};
 use crate::core::plan::{self, Facts, ForeignCommit, OpenProposal, Plan, ProposalStep};
 use crate::core::policies::RepoFiles;
+use crate::core::summary::Summary;
 use crate::core::window;
 use crate::forge::{CheckRun, Proposal};
 use crate::git::branch_for;
@@ -19,6 +21,7 @@ use crate::render::{self, ProposalView};
 use crate::store::{ProposalRecord, ProposedRule};
 use git2::Oid;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
 
 /// What a job did, for logs and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,9 +231,10 @@ async fn draft(ctx: &Context, agent: &str, files: RepoFiles) -> Result<Option<Dr
             (window.summary(&who, window::span(now, window_days)), history)
         })
         .await?;
-    let (rejected, ignored) = (
+    let (rejected, ignored, catalogues) = (
         ctx.store.rejections(agent).await?,
         ctx.store.ignored_tools(agent).await?,
+        ctx.store.catalogues().await?,
     );
     let mut ignored_calls = Vec::new();
     for (tool, reason) in ignored {
@@ -245,13 +249,14 @@ async fn draft(ctx: &Context, agent: &str, files: RepoFiles) -> Result<Option<Dr
     if summary.calls == 0 {
         return Ok(None);
     }
+    let catalogue = catalogue_of(&summary, &catalogues);
     let config = drafting.clone();
     let who = agent.to_string();
     let mut drafted = blocking(move || {
         let input = DraftInput {
             files: &files,
             summary: &summary,
-            catalogue: None,
+            catalogue: catalogue.as_ref(),
             config: &config,
         };
         let draft = draft_remembering(&input, &rejected)?;
@@ -272,6 +277,28 @@ async fn draft(ctx: &Context, agent: &str, files: RepoFiles) -> Result<Option<Dr
         evidence.withheld.extend(ignored_calls);
     }
     Ok(Some(drafted))
+}
+
+/// The catalogues gateways reported for the servers these calls went to, as
+/// one (`None` when there is none). One that no longer parses is skipped.
+fn catalogue_of(summary: &Summary, stored: &[(String, String)]) -> Option<Catalogue> {
+    let servers: BTreeSet<&str> = summary
+        .slices()
+        .into_iter()
+        .flat_map(|(_, _, slice)| slice.servers.iter().map(String::as_str))
+        .collect();
+    let parsed: Vec<Catalogue> = stored
+        .iter()
+        .filter(|(server, _)| servers.contains(server.as_str()))
+        .filter_map(|(server, text)| match catalogue::parse(server, text) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(%server, error = %e, "a stored catalogue does not parse; drafting without it");
+                None
+            }
+        })
+        .collect();
+    (!parsed.is_empty()).then(|| catalogue::merge(parsed))
 }
 
 /// What the proposal shows: the evidence, the diff, and the digest that

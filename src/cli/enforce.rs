@@ -19,6 +19,11 @@ use std::process::ExitCode;
 /// calls to the bot (enforce.report_url) as observation batches, spooled under
 /// data_dir/enforce/spool so an outage loses nothing. GET /metrics, GET /healthz.
 ///
+/// For every server under enforce.mcp.servers it also serves the MCP gateway at
+/// POST/GET/DELETE /mcp/<server> (streamable HTTP): agents connect with a bearer
+/// JWT naming them in `sub`, every tools/call is decided as above, and the
+/// node spawns the server's `command` per session or proxies to its `url`.
+///
 /// Reads shadowdraft.yaml (DESIGN §8): --config FILE, else ./shadowdraft.yaml
 /// if present, else the embedded default (the repository and ingest key that
 /// `shadowdraft serve` keeps in ./shadowdraft-data, listening on 127.0.0.1:8181).

@@ -12,6 +12,7 @@ mod explain;
 mod fleet;
 mod init;
 mod inputs;
+mod mcp;
 #[cfg(feature = "bot")]
 mod serve;
 
@@ -43,6 +44,7 @@ enum Command {
     Explain(explain::Args),
     Fleet(fleet::Args),
     Enforce(enforce::Args),
+    Mcp(mcp::Args),
 }
 
 pub use inputs::observations as read_summary;
@@ -78,6 +80,7 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => explain::run(args),
         Command::Fleet(args) => fleet::run(args),
         Command::Enforce(args) => enforce::run(args),
+        Command::Mcp(args) => mcp::run(args),
     };
     match result {
         Ok(code) => code,

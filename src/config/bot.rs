@@ -1,7 +1,10 @@
 //! The bot's settings: `shadowdraft serve`'s part of the file, checked, with
 //! its secrets read from the environment.
 
-use super::{Check, Committer, Config, ConfigError, ForgeKind, HttpLimits, ProofConfig, ReviewConfig, StoreKind, DEFAULT_DATA_DIR};
+use super::{
+    Check, Committer, Config, ConfigError, ForgeKind, HttpLimits, ProofConfig, ReviewConfig, StoreKind,
+    DEFAULT_DATA_DIR,
+};
 use crate::core::config::DraftingConfig;
 use crate::core::spans::SpanMapping;
 use std::net::SocketAddr;

@@ -15,8 +15,13 @@ use std::path::{Path, PathBuf};
 mod bot;
 mod node;
 
-pub use bot::{AppSettings, ForgeSettings, GithubSettings, IngestSettings, ProofSettings, Settings, StoreSettings};
-pub use node::{EnforceConfig, Mode, NodeSettings, ReportSecret};
+pub use bot::{
+    AppSettings, ForgeSettings, GithubSettings, IngestSettings, ProofSettings, Settings, StoreSettings,
+};
+pub use node::{
+    check_mcp_server_name, EnforceConfig, McpConfig, McpServerConfig, McpSettings, Mode, NodeSettings,
+    ReportSecret, Upstream,
+};
 
 /// The file `shadowdraft serve` and `shadowdraft enforce` read when not told otherwise.
 pub const DEFAULT_FILE: &str = "shadowdraft.yaml";

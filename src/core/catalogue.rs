@@ -161,9 +161,38 @@ pub fn parse(source: &str, text: &str) -> Result<Catalogue, ObservationError> {
     Ok(catalogue)
 }
 
+/// One catalogue from several servers' (the bot keeps one per server). A
+/// tool name two servers share keeps the first server's entry.
+pub fn merge(catalogues: impl IntoIterator<Item = Catalogue>) -> Catalogue {
+    let mut merged = Catalogue::default();
+    for catalogue in catalogues {
+        for (name, tool) in catalogue.tools {
+            merged.tools.entry(name).or_insert(tool);
+        }
+    }
+    merged
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn catalogues_merge_and_the_first_server_keeps_a_shared_name() {
+        let a = parse(
+            "a",
+            r#"{"tools":[{"name":"read","description":"a's"},{"name":"list"}]}"#,
+        )
+        .unwrap();
+        let b = parse(
+            "b",
+            r#"{"tools":[{"name":"read","description":"b's"},{"name":"send"}]}"#,
+        )
+        .unwrap();
+        let merged = merge([a, b]);
+        assert_eq!(merged.tools.keys().collect::<Vec<_>>(), ["list", "read", "send"]);
+        assert_eq!(merged.tools["read"].description, "a's");
+    }
 
     #[test]
     fn reads_mcp_tools_list() {

@@ -13,7 +13,7 @@ pub fn encode(bytes: &[u8]) -> String {
 /// `None` unless `text` is an even number of hex digits.
 pub fn decode(text: &str) -> Option<Vec<u8>> {
     // `from_str_radix` alone would take a sign ("+1").
-    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())

@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Deepest nesting of objects and arrays accepted inside `args`.
@@ -47,6 +48,9 @@ pub struct Call {
     pub session: Option<Map<String, Value>>,
 }
 
+/// Most tool catalogues one batch may carry.
+pub const MAX_CATALOGUES: usize = 64;
+
 /// A batch as posted by an enforcement node.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Batch {
@@ -57,6 +61,9 @@ pub struct Batch {
     /// request): counted per agent and tool, never drafted from. Their `args`
     /// are empty.
     pub calls_without_args: Vec<Call>,
+    /// The latest `tools/list` result of each MCP server the node's gateway
+    /// sits in front of, by server name (the calls' `server`).
+    pub catalogues: BTreeMap<String, Value>,
 }
 
 /// Where a piece of input came from, for error messages.
@@ -153,6 +160,8 @@ struct RawBatch {
     calls: Vec<RawCall>,
     #[serde(default)]
     calls_without_args: Vec<RawCallWithoutArgs>,
+    #[serde(default, deserialize_with = "super::json::object")]
+    catalogues: Map<String, Value>,
 }
 
 fn error(origin: &Origin, field: impl Into<String>, message: impl Into<String>) -> ObservationError {
@@ -459,12 +468,49 @@ pub fn parse_batch(origin: &Origin, text: &str) -> Result<Batch, ObservationErro
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if raw.catalogues.len() > MAX_CATALOGUES {
+        return Err(error(
+            origin,
+            "catalogues",
+            format!("more than {MAX_CATALOGUES} servers"),
+        ));
+    }
+    for (server, catalogue) in &raw.catalogues {
+        let field = format!("catalogues.{server}");
+        check_id(origin, &field, server)?;
+        super::catalogue::parse(&field, &catalogue.to_string()).map_err(|e| {
+            let inner = match e.field.as_str() {
+                "(document)" => field.clone(),
+                f => format!("{field}.{f}"),
+            };
+            error(origin, inner, e.message)
+        })?;
+    }
     Ok(Batch {
         source,
         policy_commit: raw.policy_commit,
         calls,
         calls_without_args,
+        catalogues: raw.catalogues.into_iter().collect(),
     })
+}
+
+/// Whether a call the node saw can be reported as it is: within the limits a
+/// batch is checked against (a call beyond them would make the bot refuse its
+/// whole batch).
+pub fn reportable(
+    args: &Map<String, Value>,
+    session: Option<&Map<String, Value>>,
+) -> Result<(), ObservationError> {
+    let origin = Origin {
+        source: "call".into(),
+        line: None,
+    };
+    check_args(&origin, "", args)?;
+    if let Some(session) = session {
+        check_session(&origin, session)?;
+    }
+    Ok(())
 }
 
 /// One line of observation input: a call, or a whole batch on one line.
@@ -603,6 +649,37 @@ mod tests {
         let e = parse_call(&origin(), &text).unwrap_err();
         assert!(e.message.contains("nested deeper"), "{e}");
         assert!(e.field.starts_with("args.x.x"), "{e}");
+    }
+
+    #[test]
+    fn a_batch_may_carry_the_catalogue_of_each_server() {
+        let text = r#"{"source":"n","calls":[],"catalogues":{"files":{"tools":[
+            {"name":"read_file","inputSchema":{"type":"object","properties":{"path":{"type":"string"}}},
+             "annotations":{"readOnlyHint":true}}]}}}"#;
+        let batch = parse_batch(&origin(), text).unwrap();
+        assert_eq!(batch.catalogues["files"]["tools"][0]["name"], "read_file");
+        let bad = r#"{"calls":[],"catalogues":{"files":{"tools":[{"description":"no name"}]}}}"#;
+        let e = parse_batch(&origin(), bad).unwrap_err();
+        assert_eq!(e.field, "catalogues.files.tools[0].name", "{e}");
+        let not_a_list = r#"{"calls":[],"catalogues":{"files":[1]}}"#;
+        let e = parse_batch(&origin(), not_a_list).unwrap_err();
+        assert!(e.field.starts_with("catalogues.files"), "{e}");
+        let e = parse_batch(&origin(), r#"{"calls":[],"catalogues":{"":{"tools":[]}}}"#).unwrap_err();
+        assert_eq!(e.field, "catalogues.");
+    }
+
+    #[test]
+    fn reportable_calls_stay_within_the_batch_limits() {
+        let ok: Map<String, Value> = serde_json::from_str(r#"{"path": "/srv/a"}"#).unwrap();
+        assert!(reportable(&ok, None).is_ok());
+        let mut deep = Value::from(1);
+        for _ in 0..12 {
+            deep = serde_json::json!({ "x": deep });
+        }
+        let deep: Map<String, Value> = deep.as_object().unwrap().clone();
+        assert!(reportable(&deep, None).unwrap_err().message.contains("nested"));
+        let session: Map<String, Value> = serde_json::from_str(r#"{"user": {"id": 1}}"#).unwrap();
+        assert_eq!(reportable(&ok, Some(&session)).unwrap_err().field, "session.user");
     }
 
     #[test]

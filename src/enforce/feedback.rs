@@ -1,8 +1,10 @@
 //! Shadow feedback: observed calls aggregated into `ObservationBatch`es,
 //! spooled to disk, and posted to the bot's `POST /v1/observations`.
 //!
-//! Identical calls (agent, tool, server, args, decision, policy commit) are
-//! counted, not repeated. A batch is written to the spool (temp file, fsync,
+//! Identical calls (agent, tool, server, args, session, decision, policy
+//! commit) are counted, not repeated. The MCP gateway adds the `tools/list`
+//! result of each upstream server (its catalogue) to the next batch when it
+//! changes. A batch is written to the spool (temp file, fsync,
 //! rename) before it is sent and deleted only once the bot answered 202 or
 //! 200, so neither a bot outage nor a restart of either side loses it. Its
 //! `Idempotency-Key` is derived from its spool file name, so a batch sent
@@ -12,15 +14,16 @@
 use super::NodeMetrics;
 use crate::config::{NodeSettings, ReportSecret};
 use crate::core::hex;
-use crate::core::observation::rfc3339;
+use crate::core::observation::{reportable, rfc3339};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -35,11 +38,13 @@ struct Key {
     tool: String,
     server: String,
     args: String,
+    session: Option<String>,
     allowed: bool,
 }
 
 struct Seen {
     args: Map<String, Value>,
+    session: Option<Map<String, Value>>,
     count: u64,
     first: i64,
     last: i64,
@@ -49,10 +54,15 @@ struct Seen {
 #[derive(Default)]
 struct Pending {
     calls: HashMap<Key, Seen>,
+    /// Catalogues not yet in a batch, by server.
+    catalogues: BTreeMap<String, Value>,
+    /// The catalogue last reported per server: an unchanged one is not sent again.
+    reported: HashMap<String, Value>,
 }
 
 pub struct Feedback {
     pending: Mutex<Pending>,
+    metrics: Arc<NodeMetrics>,
     spool: Spool,
     node_id: String,
     batch_max_calls: usize,
@@ -66,6 +76,7 @@ impl Feedback {
     pub fn new(settings: &NodeSettings, metrics: Arc<NodeMetrics>) -> anyhow::Result<Feedback> {
         Ok(Feedback {
             pending: Mutex::default(),
+            metrics: metrics.clone(),
             spool: Spool::open(&settings.dir.join("spool"), settings.spool_max_batches, metrics)?,
             node_id: settings.node_id.clone(),
             batch_max_calls: settings.batch_max_calls,
@@ -74,7 +85,10 @@ impl Feedback {
         })
     }
 
-    /// Record one evaluated call and what the policy decided.
+    /// Record one evaluated call, the session it was made in, and what the policy decided.
+    /// A call beyond the observation limits is counted and left out: the bot
+    /// would refuse the whole batch it travelled in.
+    #[allow(clippy::too_many_arguments)]
     pub fn record(
         &self,
         commit: Option<&str>,
@@ -82,8 +96,14 @@ impl Feedback {
         tool: &str,
         server: &str,
         args: Map<String, Value>,
+        session: Option<&Map<String, Value>>,
         allowed: bool,
     ) {
+        if let Err(e) = reportable(&args, session) {
+            self.metrics.unreportable.fetch_add(1, Relaxed);
+            tracing::warn!(%agent, %tool, %server, why = %e, "a call too large to report was left out of the observations");
+            return;
+        }
         let now = crate::clock::now();
         let key = Key {
             commit: commit.map(str::to_string),
@@ -91,11 +111,13 @@ impl Feedback {
             tool: tool.to_string(),
             server: server.to_string(),
             args: Value::Object(args.clone()).to_string(),
+            session: session.map(|s| Value::Object(s.clone()).to_string()),
             allowed,
         };
         let mut pending = self.pending.lock().expect("pending lock");
         let seen = pending.calls.entry(key).or_insert_with(|| Seen {
             args,
+            session: session.cloned(),
             count: 0,
             first: now,
             last: now,
@@ -108,21 +130,39 @@ impl Feedback {
         }
     }
 
+    /// The `tools/list` result of an upstream MCP server; reported with the
+    /// next batch unless it is the one last reported.
+    pub fn catalogue(&self, server: &str, tools_list: Value) {
+        let mut pending = self.pending.lock().expect("pending lock");
+        if pending.reported.get(server) == Some(&tools_list) {
+            return;
+        }
+        pending.reported.insert(server.to_string(), tools_list.clone());
+        pending.catalogues.insert(server.to_string(), tools_list);
+    }
+
     /// Distinct calls waiting.
     pub fn pending(&self) -> usize {
         self.pending.lock().expect("pending lock").calls.len()
     }
 
     /// Turn what is waiting into batches (one per policy commit, at most
-    /// `batch_max_calls` calls each) and spool them. Returns how many.
+    /// `batch_max_calls` calls each; catalogues ride with the first) and spool
+    /// them. Returns how many.
     pub fn flush(&self) -> anyhow::Result<usize> {
-        let calls = std::mem::take(&mut self.pending.lock().expect("pending lock").calls);
-        if calls.is_empty() {
+        let (calls, mut catalogues) = {
+            let mut pending = self.pending.lock().expect("pending lock");
+            (
+                std::mem::take(&mut pending.calls),
+                std::mem::take(&mut pending.catalogues),
+            )
+        };
+        if calls.is_empty() && catalogues.is_empty() {
             return Ok(0);
         }
         let mut by_commit: HashMap<Option<String>, Vec<Value>> = HashMap::new();
         for (key, seen) in calls {
-            by_commit.entry(key.commit).or_default().push(json!({
+            let mut call = json!({
                 "agent": key.agent,
                 "tool": key.tool,
                 "server": key.server,
@@ -131,14 +171,29 @@ impl Feedback {
                 "first_seen": rfc3339(seen.first),
                 "last_seen": rfc3339(seen.last),
                 "decision": if key.allowed { "allow" } else { "deny" },
-            }));
+            });
+            if let Some(session) = seen.session {
+                call["session"] = Value::Object(session);
+            }
+            by_commit.entry(key.commit).or_default().push(call);
+        }
+        if by_commit.is_empty() {
+            by_commit.insert(None, Vec::new());
         }
         let mut written = 0;
         for (commit, calls) in by_commit {
-            for chunk in calls.chunks(self.batch_max_calls) {
+            // A batch of catalogues alone has no calls.
+            let chunks: Vec<&[Value]> = match calls.is_empty() {
+                true => vec![&[]],
+                false => calls.chunks(self.batch_max_calls).collect(),
+            };
+            for chunk in chunks {
                 let mut batch = json!({"source": self.node_id, "calls": chunk});
                 if let Some(c) = &commit {
                     batch["policy_commit"] = json!(c);
+                }
+                if !catalogues.is_empty() {
+                    batch["catalogues"] = json!(std::mem::take(&mut catalogues));
                 }
                 self.spool.write(batch.to_string().as_bytes())?;
                 written += 1;
@@ -273,16 +328,27 @@ pub struct Sender {
     pub(crate) settings: NodeSettings,
     pub(crate) feedback: Arc<Feedback>,
     pub(crate) metrics: Arc<NodeMetrics>,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl Sender {
-    pub fn new(settings: NodeSettings, feedback: Arc<Feedback>, metrics: Arc<NodeMetrics>) -> Sender {
+    /// `tls`: the node's TLS client configuration, for an `https://` report URL.
+    pub fn new(
+        settings: NodeSettings,
+        feedback: Arc<Feedback>,
+        metrics: Arc<NodeMetrics>,
+        tls: &rustls::ClientConfig,
+    ) -> Sender {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls.clone())
+            .https_or_http()
+            .enable_http1()
+            .build();
         Sender {
             settings,
             feedback,
             metrics,
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: Client::builder(TokioExecutor::new()).build(connector),
         }
     }
 
@@ -341,6 +407,34 @@ impl Sender {
             400 | 413 | 422 => Sent::Refused(status, text),
             _ => Sent::Retry(format!("the bot answered {status}: {text}")),
         }
+    }
+
+    /// Send what is spooled now, once each, oldest first, for at most `limit`
+    /// (a gateway that is about to exit). Returns how many were accepted.
+    pub async fn drain(&self, limit: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut sent = 0;
+        for path in self.feedback.spool.list() {
+            match tokio::time::timeout_at(deadline, self.send(&path)).await {
+                Err(_) => break,
+                Ok(Sent::Accepted) => {
+                    let _ = std::fs::remove_file(&path);
+                    self.metrics.batches_sent.fetch_add(1, Relaxed);
+                    sent += 1;
+                }
+                Ok(Sent::Refused(status, why)) => {
+                    tracing::error!(file = %path.display(), status, %why, "the bot refused a batch; set aside");
+                    self.feedback.spool.reject(&path);
+                    self.metrics.batches_rejected.fetch_add(1, Relaxed);
+                }
+                Ok(Sent::Retry(why)) => {
+                    self.metrics.batches_failed.fetch_add(1, Relaxed);
+                    tracing::warn!(%why, "cannot send observations now; they stay spooled for the next start");
+                    break;
+                }
+            }
+        }
+        sent
     }
 
     /// Send until `stop`; wakes when a batch is spooled.
@@ -413,5 +507,86 @@ mod tests {
         // A fresh spool over the same directory sees the same batches.
         let again = Spool::open(dir.path(), 3, metrics).unwrap();
         assert_eq!(again.list(), listed);
+    }
+
+    fn feedback(dir: &Path) -> Feedback {
+        let config =
+            crate::config::Config::parse("t.yaml", &format!("data_dir: {}\n", dir.display())).unwrap();
+        let settings = NodeSettings::from_config(&config, "t.yaml", &|_| None).unwrap();
+        Feedback::new(&settings, Arc::new(NodeMetrics::default())).unwrap()
+    }
+
+    fn batches(feedback: &Feedback) -> Vec<Value> {
+        let files = feedback.spool().list();
+        let out = files
+            .iter()
+            .map(|f| serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap())
+            .collect();
+        for f in files {
+            std::fs::remove_file(f).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn sessions_keep_calls_apart_and_catalogues_ride_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let feedback = feedback(dir.path());
+        let args = |p: &str| json!({"path": p}).as_object().unwrap().clone();
+        let alice = json!({"user": "alice", "mcp_session": "s1"})
+            .as_object()
+            .unwrap()
+            .clone();
+        let bob = json!({"user": "bob", "mcp_session": "s2"})
+            .as_object()
+            .unwrap()
+            .clone();
+        for session in [Some(&alice), Some(&alice), Some(&bob), None] {
+            feedback.record(
+                Some("c1"),
+                "a",
+                "read_file",
+                "files",
+                args("/srv/x"),
+                session,
+                true,
+            );
+        }
+        assert_eq!(
+            feedback.pending(),
+            3,
+            "the same call in two sessions is two calls"
+        );
+        let catalogue = json!({"tools": [{"name": "read_file", "annotations": {"readOnlyHint": true}}]});
+        feedback.catalogue("files", catalogue.clone());
+        assert_eq!(feedback.flush().unwrap(), 1);
+        let batch = &batches(&feedback)[0];
+        assert_eq!(batch["catalogues"]["files"], catalogue);
+        let calls = batch["calls"].as_array().unwrap();
+        let of = |user: &str| calls.iter().find(|c| c["session"]["user"] == user).unwrap()["count"].clone();
+        assert_eq!(of("alice"), 2);
+        assert_eq!(of("bob"), 1);
+        assert!(calls.iter().any(|c| c.get("session").is_none()));
+        // The same catalogue again is not reported again; a changed one is, alone if need be.
+        feedback.catalogue("files", catalogue.clone());
+        assert_eq!(feedback.flush().unwrap(), 0);
+        feedback.catalogue("files", json!({"tools": []}));
+        assert_eq!(feedback.flush().unwrap(), 1);
+        let batch = &batches(&feedback)[0];
+        assert_eq!(batch["calls"], json!([]));
+        assert_eq!(batch["catalogues"]["files"], json!({"tools": []}));
+        let origin = crate::core::observation::Origin {
+            source: "t".into(),
+            line: None,
+        };
+        assert!(crate::core::observation::parse_batch(&origin, &batch.to_string()).is_ok());
+        // A call beyond the limits is counted, not reported.
+        let mut deep = json!(1);
+        for _ in 0..12 {
+            deep = json!({ "x": deep });
+        }
+        feedback.record(None, "a", "t", "s", deep.as_object().unwrap().clone(), None, true);
+        assert_eq!(feedback.pending(), 0);
+        assert_eq!(feedback.metrics.unreportable.load(Relaxed), 1);
     }
 }

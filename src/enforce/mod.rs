@@ -12,15 +12,21 @@
 //! slice prebuilt at load. Its cost does not depend on the size of the fleet.
 //! Decisions are remembered per commit ([`cache`]) by the values the rules
 //! read, so a repeated call skips Cedar entirely.
+//!
+//! The node can also sit in the agent's call path as an MCP gateway
+//! ([`mcp`]): every `tools/call` takes the same decision path.
 
 pub mod authzen;
 pub mod cache;
 pub mod feedback;
+pub mod mcp;
 pub mod policy;
+pub mod tls;
 
 pub use crate::config::{EnforceConfig, Mode, NodeSettings};
 
 use crate::config::Committer;
+use crate::core::check::why_denied;
 use crate::core::mapping;
 use crate::core::replay::authorize;
 use crate::git::{Credentials, PolicyRepo};
@@ -55,6 +61,14 @@ pub struct NodeMetrics {
     pub batches_failed: AtomicU64,
     pub batches_rejected: AtomicU64,
     pub spool_dropped: AtomicU64,
+    /// Calls beyond the observation limits, left out of the reports.
+    pub unreportable: AtomicU64,
+    /// MCP gateway: sessions opened, calls refused in enforce mode, upstream
+    /// restarts after a crash, requests the upstream did not answer in time.
+    pub mcp_sessions: AtomicU64,
+    pub mcp_refused: AtomicU64,
+    pub mcp_upstream_restarts: AtomicU64,
+    pub mcp_upstream_timeouts: AtomicU64,
 }
 
 impl NodeMetrics {
@@ -73,6 +87,10 @@ pub struct Node {
     pub policy: PolicyState,
     pub metrics: Arc<NodeMetrics>,
     pub feedback: Arc<Feedback>,
+    /// The TLS client configuration for reports and MCP upstream URLs.
+    pub tls: Arc<rustls::ClientConfig>,
+    /// Cancelled when the node stops: ends MCP sessions and their streams.
+    pub stopping: tokio_util::sync::CancellationToken,
     repo: Mutex<Option<PolicyRepo>>,
 }
 
@@ -136,7 +154,11 @@ fn evaluate(enforced: &Enforced, set: &cedar_policy::PolicySet, query: &Query) -
     } else if !verdict.errors.is_empty() {
         Some(format!("no rule allows it ({})", verdict.errors.join("; ")))
     } else {
-        Some("no rule allows it".into())
+        // As `explain` says it: the closest rule and the conditions that failed.
+        Some(format!(
+            "no rule allows it ({})",
+            why_denied(&enforced.repo, &query.agent, &query.tool, &request)
+        ))
     };
     Decision {
         allowed: verdict.allowed,
@@ -165,17 +187,31 @@ impl Node {
         };
         let metrics = Arc::new(NodeMetrics::default());
         let feedback = Arc::new(Feedback::new(&settings, metrics.clone())?);
+        let tls = tls::client_config(settings.tls_ca.as_deref())?;
         Ok(Node {
             settings,
             policy: PolicyState::default(),
             metrics,
             feedback,
+            tls,
+            stopping: tokio_util::sync::CancellationToken::new(),
             repo: Mutex::new(repo),
         })
     }
 
     /// Evaluate one query: the answer (mode applied) and, in shadow mode, record it.
     pub fn evaluate(&self, policy: Option<&Enforced>, query: Query) -> DecisionOut {
+        self.evaluate_in(policy, query, None)
+    }
+
+    /// [`Node::evaluate`] for a call made in a session (DESIGN §1 `session`),
+    /// which the report carries.
+    pub fn evaluate_in(
+        &self,
+        policy: Option<&Enforced>,
+        query: Query,
+        session: Option<&serde_json::Map<String, serde_json::Value>>,
+    ) -> DecisionOut {
         let outcome = decide(policy, &query);
         let mode = self.settings.mode_of(&query.agent);
         self.metrics.evaluated(mode, outcome.allowed);
@@ -191,6 +227,7 @@ impl Node {
                 &query.tool,
                 &query.server,
                 query.args,
+                session,
                 outcome.allowed,
             );
         }
@@ -240,6 +277,12 @@ impl Node {
         let guard = self.repo.lock().expect("repo lock");
         let Some(repo) = guard.as_ref() else {
             return self.policy.status();
+        };
+        // Several processes may share the mirror (one `shadowdraft mcp` per
+        // agent and server): one fetches at a time.
+        let _exclusive = match std::fs::File::create(self.settings.dir.join("mirror.lock")) {
+            Ok(file) => file.lock().map(|()| file).ok(),
+            Err(_) => None,
         };
         let credentials = self.settings.repo_token.as_ref().map(|t| Credentials {
             user: "x-access-token".into(),
@@ -411,6 +454,41 @@ impl Node {
             "counter",
             m.spool_dropped.load(Relaxed),
         );
+        gauge(
+            &mut out,
+            "shadowdraft_enforce_unreportable_calls_total",
+            "Calls beyond the observation limits (depth, size), left out of the reports.",
+            "counter",
+            m.unreportable.load(Relaxed),
+        );
+        gauge(
+            &mut out,
+            "shadowdraft_enforce_mcp_sessions_total",
+            "MCP gateway sessions opened.",
+            "counter",
+            m.mcp_sessions.load(Relaxed),
+        );
+        gauge(
+            &mut out,
+            "shadowdraft_enforce_mcp_refused_total",
+            "tools/call requests refused in enforce mode (never forwarded).",
+            "counter",
+            m.mcp_refused.load(Relaxed),
+        );
+        gauge(
+            &mut out,
+            "shadowdraft_enforce_mcp_upstream_restarts_total",
+            "Upstream MCP servers restarted after they exited.",
+            "counter",
+            m.mcp_upstream_restarts.load(Relaxed),
+        );
+        gauge(
+            &mut out,
+            "shadowdraft_enforce_mcp_upstream_timeouts_total",
+            "Requests an upstream MCP server did not answer within enforce.mcp.call_timeout_seconds.",
+            "counter",
+            m.mcp_upstream_timeouts.load(Relaxed),
+        );
         out
     }
 }
@@ -498,6 +576,7 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
 
 pub fn router(node: Arc<Node>) -> Router {
     let max_body = node.settings.max_body_bytes;
+    let gateway = mcp::http::router(node.clone());
     Router::new()
         .route("/access/v1/evaluation", post(evaluation))
         .route("/access/v1/evaluations", post(evaluations))
@@ -507,6 +586,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/metrics", get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(node)
+        .merge(gateway)
 }
 
 /// A running node.
@@ -520,6 +600,7 @@ pub struct Running {
 impl Running {
     /// Stop serving, spool what is waiting (it is sent after the next start).
     pub async fn stop(self) {
+        self.node.stopping.cancel();
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = task.await;
@@ -538,16 +619,44 @@ pub async fn start(settings: NodeSettings) -> anyhow::Result<Running> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let (shutdown, stopped) = watch::channel(false);
+    let mut tasks = background(&node, &stopped, true);
+
+    let mut stop_serving = stopped;
+    let serving = crate::http::serve(listener, router(node.clone()), node.settings.http, async move {
+        let _ = stop_serving.wait_for(|stop| *stop).await;
+    });
+    tasks.push(tokio::spawn(serving));
+    tracing::info!(%addr, node = %node.settings.node_id, "shadowdraft enforce serving");
+    Ok(Running {
+        addr,
+        node,
+        shutdown,
+        tasks,
+    })
+}
+
+/// The node's background work until `stopped`: policy sync (now, when
+/// `sync_now`, then every interval), flushing observed calls into spooled
+/// batches, and sending them.
+pub fn background(
+    node: &Arc<Node>,
+    stopped: &watch::Receiver<bool>,
+    sync_now: bool,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
 
-    // Policy sync: now, then every interval.
+    // Policy sync: now (unless the caller just did), then every interval.
     {
         let node = node.clone();
         let mut stop = stopped.clone();
         tasks.push(tokio::spawn(async move {
+            let mut sync = sync_now;
             loop {
-                let n = node.clone();
-                let _ = tokio::task::spawn_blocking(move || n.sync()).await;
+                if sync {
+                    let n = node.clone();
+                    let _ = tokio::task::spawn_blocking(move || n.sync()).await;
+                }
+                sync = true;
                 tokio::select! {
                     _ = tokio::time::sleep(node.settings.interval) => {}
                     _ = stop.changed() => return,
@@ -577,21 +686,20 @@ pub async fn start(settings: NodeSettings) -> anyhow::Result<Running> {
     }
 
     // Send spooled batches.
-    let sender = Sender::new(node.settings.clone(), node.feedback.clone(), node.metrics.clone());
-    tasks.push(tokio::spawn(sender.run(stopped.clone())));
+    tasks.push(tokio::spawn(node.sender().run(stopped.clone())));
+    tasks
+}
 
-    let mut stop_serving = stopped;
-    let serving = crate::http::serve(listener, router(node.clone()), node.settings.http, async move {
-        let _ = stop_serving.wait_for(|stop| *stop).await;
-    });
-    tasks.push(tokio::spawn(serving));
-    tracing::info!(%addr, node = %node.settings.node_id, "shadowdraft enforce serving");
-    Ok(Running {
-        addr,
-        node,
-        shutdown,
-        tasks,
-    })
+impl Node {
+    /// A sender of this node's spooled batches.
+    pub fn sender(&self) -> Sender {
+        Sender::new(
+            self.settings.clone(),
+            self.feedback.clone(),
+            self.metrics.clone(),
+            &self.tls,
+        )
+    }
 }
 
 #[cfg(test)]

@@ -55,6 +55,24 @@ pub async fn receive(
         }
     };
     let calls: u64 = batch.calls.iter().map(|c| c.count).sum();
+    // The latest catalogue wins; keeping it twice for a retried batch is harmless.
+    if !batch.catalogues.is_empty() {
+        let now = crate::clock::now();
+        for (server, catalogue) in &batch.catalogues {
+            let saved = app
+                .ctx
+                .store
+                .save_catalogue(server, &catalogue.to_string(), &batch.source, now)
+                .await;
+            if let Err(e) = saved {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "store_failed",
+                    format!("{e:#}"),
+                );
+            }
+        }
+    }
     match app.ingestor.submit(key, &body, batch).await {
         Ok(Appended::New(id)) => (
             StatusCode::ACCEPTED,

@@ -11,6 +11,7 @@
 //! - `jobs`: agents waiting to be redrafted; they survive restarts.
 //! - `proposals`: what the bot last proposed per agent.
 //! - `local_pulls`: the proposals of the local forge.
+//! - `catalogues`: the latest `tools/list` of each MCP server, as gateways report it.
 //!
 //! Ingest writes and folds the journal on connections of its own (the
 //! group-commit hot path calls [`sqlite::Sqlite`] synchronously, or
@@ -103,6 +104,10 @@ dispatch! {
     fn installation_repositories(&self, id: u64) -> Vec<String>;
     /// Installations the bot heard of that list `repository` (`owner/name`).
     fn installations_serving(&self, repository: &str) -> usize;
+    /// Keep `catalogue` (a `tools/list` result, as JSON text) as the latest of `server`.
+    fn save_catalogue(&self, server: &str, catalogue: &str, source: &str, now: i64) -> ();
+    /// The latest catalogue of each server: (server, `tools/list` JSON text), by server.
+    fn catalogues(&self) -> Vec<(String, String)>;
     /// Nodes that reported since `since`: (node, policy commit, last seen).
     fn nodes(&self, since: i64) -> Vec<(String, String, i64)>;
     /// Follow a merged proposal until the nodes have loaded it.

@@ -707,6 +707,34 @@ impl Postgres {
             .count())
     }
 
+    pub async fn save_catalogue(
+        &self,
+        server: &str,
+        catalogue: &str,
+        source: &str,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO catalogues (server, catalogue, source, updated_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (server) DO UPDATE SET catalogue = $2, source = $3, updated_at = $4",
+        )
+        .bind(server)
+        .bind(catalogue)
+        .bind(source)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn catalogues(&self) -> anyhow::Result<Vec<(String, String)>> {
+        Ok(
+            sqlx::query_as("SELECT server, catalogue FROM catalogues ORDER BY server")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     pub async fn nodes(&self, since: i64) -> anyhow::Result<Vec<(String, String, i64)>> {
         Ok(sqlx::query_as(
             "SELECT source, policy_commit, seen_at FROM nodes WHERE seen_at >= $1 ORDER BY source",

@@ -109,6 +109,12 @@ CREATE TABLE IF NOT EXISTS local_pulls (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS catalogues (
+    server TEXT PRIMARY KEY,
+    catalogue TEXT NOT NULL,
+    source TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS local_comments (
     id INTEGER PRIMARY KEY,
     number INTEGER NOT NULL,
@@ -640,6 +646,31 @@ impl Sqlite {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Keep `catalogue` (a `tools/list` result, as JSON text) as the latest of `server`.
+    pub fn save_catalogue(
+        &self,
+        server: &str,
+        catalogue: &str,
+        source: &str,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        self.conn.execute(
+            "INSERT INTO catalogues (server, catalogue, source, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (server) DO UPDATE SET catalogue = ?2, source = ?3, updated_at = ?4",
+            params![server, catalogue, source, now],
+        )?;
+        Ok(())
+    }
+
+    /// The latest catalogue of each server: (server, `tools/list` JSON text), by server.
+    pub fn catalogues(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT server, catalogue FROM catalogues ORDER BY server")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Follow a merged proposal until the nodes have loaded it.
     pub fn start_rollout(&self, pull: u64, agent: &str, merge_commit: &str) -> anyhow::Result<()> {
         self.conn.execute(
@@ -791,6 +822,31 @@ mod tests {
         assert_eq!(again.due_at, 500);
         store.finish_job(&again, 900).unwrap();
         assert_eq!(store.queue_depth().unwrap(), 0);
+    }
+
+    #[test]
+    fn the_latest_catalogue_of_each_server_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sqlite::open(&dir.path().join("s.db")).unwrap();
+        store
+            .save_catalogue("files", r#"{"tools":[]}"#, "node-1", 1)
+            .unwrap();
+        store
+            .save_catalogue("crm", r#"{"tools":[{"name":"a"}]}"#, "node-2", 2)
+            .unwrap();
+        store
+            .save_catalogue("files", r#"{"tools":[{"name":"read_file"}]}"#, "node-1", 3)
+            .unwrap();
+        assert_eq!(
+            store.catalogues().unwrap(),
+            vec![
+                ("crm".to_string(), r#"{"tools":[{"name":"a"}]}"#.to_string()),
+                (
+                    "files".to_string(),
+                    r#"{"tools":[{"name":"read_file"}]}"#.to_string()
+                ),
+            ]
+        );
     }
 
     #[test]

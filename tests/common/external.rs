@@ -40,3 +40,45 @@ pub fn cvc5() -> shadowdraft::proof::SolverCommand {
     }
     solver
 }
+
+/// An npm package installed under `deps/npm/node_modules`.
+pub fn npm_package(name: &str) -> PathBuf {
+    installed(&format!("npm/node_modules/{name}"))
+}
+
+/// `node` itself, which must be on PATH (`.ci/install-test-deps` installs it).
+pub fn node() -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("node"))
+            .find(|p| p.is_file())
+    });
+    found.expect("node is not on PATH: run .ci/install-test-deps (or .ci/run) first")
+}
+
+/// The command line of an upstream MCP server from npm: `node <its entry point> ARGS…`.
+pub fn mcp_server(package: &str, entry: &str, args: &[&str]) -> Vec<String> {
+    let script = npm_package(package).join(entry);
+    assert!(
+        script.exists(),
+        "{} is missing: run .ci/install-test-deps",
+        script.display()
+    );
+    let mut argv = vec![node().display().to_string(), script.display().to_string()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    argv
+}
+
+/// `@modelcontextprotocol/server-filesystem` serving `dirs`.
+pub fn filesystem_server(dirs: &[&str]) -> Vec<String> {
+    mcp_server("@modelcontextprotocol/server-filesystem", "dist/index.js", dirs)
+}
+
+/// `@modelcontextprotocol/server-everything` over stdio.
+pub fn everything_server() -> Vec<String> {
+    mcp_server(
+        "@modelcontextprotocol/server-everything",
+        "dist/index.js",
+        &["stdio"],
+    )
+}

@@ -6,9 +6,10 @@ pub mod external;
 pub mod fake_github;
 pub mod git_bridge;
 pub mod http;
+pub mod mcp;
+pub mod otel;
 pub mod postgres;
 pub mod replicas;
-pub mod otel;
 pub mod rig;
 
 use shadowdraft::core::catalogue::{self, Catalogue};

@@ -77,7 +77,7 @@ fn bearer_token(v: &[u8]) -> bool {
 /// Decodes the base64 without allocating, only to see the `user:pass` colon;
 /// that is what tells a credential from `Basic plan` in prose.
 fn basic_credentials(v: &[u8]) -> bool {
-    if v.len() < 8 || v.len() % 4 != 0 {
+    if v.len() < 8 || !v.len().is_multiple_of(4) {
         return false;
     }
     let mut acc: u32 = 0;

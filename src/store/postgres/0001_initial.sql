@@ -137,3 +137,10 @@ CREATE TABLE local_comments (
     body TEXT NOT NULL,
     created_at BIGINT NOT NULL
 );
+
+CREATE TABLE catalogues (
+    server TEXT PRIMARY KEY,
+    catalogue TEXT NOT NULL,
+    source TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
