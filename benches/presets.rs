@@ -13,7 +13,7 @@ use shadowdraft::core::catalogue;
 mod common;
 
 use common::call;
-use shadowdraft::core::check::{load, Decider};
+use shadowdraft::core::check::{explain, load, Decider};
 use shadowdraft::core::config::{DraftingConfig, Preset};
 use shadowdraft::core::draft::{draft, DraftInput};
 use shadowdraft::core::observation::Call;
@@ -190,10 +190,11 @@ fn corpus_report(corpus: &Corpus) {
             match calls.iter().find(|c| !decider.allowed(c)) {
                 None => allowed += 1,
                 Some(c) if show => eprintln!(
-                    "held-out denied: {} {} {}",
+                    "held-out denied: {} {} {}\n  {:?}",
                     c.agent,
                     c.tool,
-                    serde_json::Value::Object(c.args.clone())
+                    serde_json::Value::Object(c.args.clone()),
+                    explain(&repo, c).misses
                 ),
                 Some(_) => {}
             }

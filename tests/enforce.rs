@@ -403,6 +403,7 @@ fn cached_decisions_equal_fresh_ones() {
                 tool: call.tool,
                 server: call.server,
                 args: call.args,
+                session: call.session,
             }
         })
         .collect();

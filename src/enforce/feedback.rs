@@ -35,11 +35,13 @@ struct Key {
     tool: String,
     server: String,
     args: String,
+    session: Option<String>,
     allowed: bool,
 }
 
 struct Seen {
     args: Map<String, Value>,
+    session: Option<Map<String, Value>>,
     count: u64,
     first: i64,
     last: i64,
@@ -82,6 +84,7 @@ impl Feedback {
         tool: &str,
         server: &str,
         args: Map<String, Value>,
+        session: Option<Map<String, Value>>,
         allowed: bool,
     ) {
         let now = crate::clock::now();
@@ -91,11 +94,13 @@ impl Feedback {
             tool: tool.to_string(),
             server: server.to_string(),
             args: Value::Object(args.clone()).to_string(),
+            session: session.as_ref().map(|s| Value::Object(s.clone()).to_string()),
             allowed,
         };
         let mut pending = self.pending.lock().expect("pending lock");
         let seen = pending.calls.entry(key).or_insert_with(|| Seen {
             args,
+            session,
             count: 0,
             first: now,
             last: now,
@@ -122,7 +127,7 @@ impl Feedback {
         }
         let mut by_commit: HashMap<Option<String>, Vec<Value>> = HashMap::new();
         for (key, seen) in calls {
-            by_commit.entry(key.commit).or_default().push(json!({
+            let mut call = json!({
                 "agent": key.agent,
                 "tool": key.tool,
                 "server": key.server,
@@ -131,7 +136,11 @@ impl Feedback {
                 "first_seen": rfc3339(seen.first),
                 "last_seen": rfc3339(seen.last),
                 "decision": if key.allowed { "allow" } else { "deny" },
-            }));
+            });
+            if let Some(session) = seen.session {
+                call["session"] = Value::Object(session);
+            }
+            by_commit.entry(key.commit).or_default().push(call);
         }
         let mut written = 0;
         for (commit, calls) in by_commit {

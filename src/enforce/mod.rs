@@ -123,6 +123,7 @@ fn evaluate(enforced: &Enforced, set: &cedar_policy::PolicySet, query: &Query) -
         &query.tool,
         &query.server,
         &query.args,
+        query.session.as_ref(),
         &enforced.repo.schema,
     ) {
         Ok(r) => r,
@@ -191,6 +192,7 @@ impl Node {
                 &query.tool,
                 &query.server,
                 query.args,
+                query.session,
                 outcome.allowed,
             );
         }

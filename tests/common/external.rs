@@ -9,7 +9,9 @@ use std::path::PathBuf;
 pub fn deps_dir() -> PathBuf {
     match std::env::var_os("SHADOWDRAFT_TEST_DEPS") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/shadowdraft-ci/deps"),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/shadowdraft-ci/deps")
+        }
     }
 }
 

@@ -528,11 +528,13 @@ impl Pools {
 fn workspace_task(template: usize, split: Split, rng: &mut Rng) -> Vec<Value> {
     let pools = Pools::of(split);
     let c = |tool: &str, args: Value| call(WORKSPACE, "workspace", tool, args, None);
-    let subject = |rng: &mut Rng| format!("About {}", rng.pick(TOPICS));
+    let subject = |rng: &mut Rng| format!("Re: {} ({})", rng.pick(TOPICS), may(rng));
     let body = |rng: &mut Rng| {
         format!(
-            "Hi, following up on {} as discussed. Best, Emma",
-            rng.pick(TOPICS)
+            "Hi, following up on {} as discussed on {}; {} items left. Best, Emma",
+            rng.pick(TOPICS),
+            may(rng),
+            rng.inclusive(2, 40)
         )
     };
     match template {
@@ -661,14 +663,18 @@ fn travel_task(template: usize, split: Split, rng: &mut Rng) -> Vec<Value> {
                 c("get_car_price_per_day", json!({"company_name": names})),
             ]
         }
-        _ => vec![
-            c("get_user_information", json!({})),
-            c(
-                "send_email",
-                json!({"recipients": [OWNER], "subject": format!("Trip to {city}"),
-                       "body": format!("Plan for {city}: hotel, dinner and a car.")}),
-            ),
-        ],
+        _ => {
+            let day = rng.inclusive(10, 25);
+            vec![
+                c("get_user_information", json!({})),
+                c(
+                    "send_email",
+                    json!({"recipients": [OWNER], "subject": format!("Trip to {city}, May {day}"),
+                           "body": format!("Plan for {city} from May {day}: {}, dinner at {} and a car from {}.",
+                                           rng.pick(hotels), rng.pick(restaurants), rng.pick(companies))}),
+                ),
+            ]
+        }
     }
 }
 
@@ -715,7 +721,14 @@ fn banking_task(template: usize, rng: &mut Rng) -> Vec<Value> {
 
 fn slack_task(template: usize, rng: &mut Rng) -> Vec<Value> {
     let c = |tool: &str, args: Value| call(SLACK, "slack", tool, args, None);
-    let note = |rng: &mut Rng| format!("Summary of {}: all good.", rng.pick(TOPICS));
+    let note = |rng: &mut Rng| {
+        format!(
+            "Summary of {} as of {}: {} open points.",
+            rng.pick(TOPICS),
+            may(rng),
+            rng.inclusive(0, 12)
+        )
+    };
     match template {
         0 => vec![
             c("read_channel_messages", json!({"channel": *rng.pick(CHANNELS)})),
@@ -753,8 +766,8 @@ fn slack_task(template: usize, rng: &mut Rng) -> Vec<Value> {
 const SUITES: &[(&str, usize, usize, usize)] = &[
     (WORKSPACE, 7, 5, 9),
     (TRAVEL, 4, 7, 10),
-    (BANKING, 5, 4, 6),
-    (SLACK, 5, 4, 6),
+    (BANKING, 5, 6, 6),
+    (SLACK, 5, 6, 6),
 ];
 
 fn suite_task(agent: &str, template: usize, split: Split, rng: &mut Rng) -> Vec<Value> {
