@@ -558,6 +558,80 @@ mod tests {
     }
 
     #[test]
+    fn identifiers_come_in_four_forms() {
+        let id = |prefix: &str| Shape::Id {
+            prefix: prefix.into(),
+        };
+        assert_eq!(string_shape("#W2378156"), id("#W"));
+        assert_eq!(string_shape("1008292230"), id(""));
+        assert_eq!(
+            string_shape("ZFA04Y"),
+            id(""),
+            "six upper-case letters and digits"
+        );
+        assert_eq!(string_shape("VAAOXJ"), id(""));
+        assert_eq!(string_shape("GB29NWBK60161331926819"), id(""), "an IBAN");
+        assert_eq!(string_shape("credit_card_7815826"), id("credit_card_"));
+        assert_eq!(
+            string_shape("INBOX"),
+            Shape::Text,
+            "an upper-case word is not an id"
+        );
+        assert_eq!(string_shape("#general"), Shape::Text, "a channel is not an id");
+        assert_eq!(kind_prefix("ct_ab"), "ct_");
+        assert_eq!(kind_prefix("#W"), "#W");
+        assert_eq!(pattern(&id(""), 0), Some(vec![PatternPart::Wildcard]));
+        assert_eq!(kind_pattern(&id("cust_XP")), pattern(&id("cust_"), 0));
+    }
+
+    #[test]
+    fn sets_are_shaped_by_their_elements_and_keyed_as_the_mapping_keys_them() {
+        let (shape, secret) = classify(&serde_json::json!(["a@x.com", "b@y.com", "c@x.com"]), false);
+        assert!(!secret);
+        assert_eq!(
+            shape,
+            Shape::Set(vec![
+                Shape::Email {
+                    domain: "x.com".into()
+                },
+                Shape::Email {
+                    domain: "y.com".into()
+                }
+            ])
+        );
+        let secret_set = serde_json::json!(["x", "ghp_0123456789abcdefghijABCDEFGHIJ012345"]);
+        assert_eq!(classify(&secret_set, false), (Shape::Secret, true));
+        assert_eq!(ElementKind::Email.key("a@x.com"), "x.com");
+        assert_eq!(
+            ElementKind::Email.key("a@evil.com,b@x.com"),
+            "",
+            "not an address: no key"
+        );
+        assert_eq!(ElementKind::Email.key("https://x.com/a"), "");
+        assert_eq!(
+            ElementKind::Url.key("https://h.acme.com/v1/x?token=1"),
+            "https://h.acme.com"
+        );
+        assert_eq!(ElementKind::Url.key("https://good.com@evil.com/x"), "");
+        assert_eq!(ElementKind::Id.key("#W2378156"), "#W*");
+        assert_eq!(ElementKind::Id.key("1008292230"), "*");
+        assert_eq!(ElementKind::Id.key("../../etc/passwd"), "");
+        for (kind, value) in [
+            (ElementKind::Email, "ann@acme.com"),
+            (ElementKind::Url, "https://api.acme.com/v1/x"),
+            (ElementKind::Id, "cust_XP0042"),
+        ] {
+            let drafted = kind.key_of(&classify(&Value::from(value), true).0);
+            assert_eq!(
+                drafted,
+                Some(kind.key(value)),
+                "drafting and the mapping agree on {value}"
+            );
+            assert_eq!(ElementKind::from_attribute(kind.attribute()), Some(kind));
+        }
+    }
+
+    #[test]
     fn url_patterns_keep_the_host_boundary() {
         let s = string_shape("https://api.acme.com/v1/x");
         let p = pattern(&s, 1).unwrap();

@@ -681,6 +681,110 @@ mod tests {
     }
 
     #[test]
+    fn identifiers_of_parameters_are_never_an_enum() {
+        let orders: Vec<Value> = (0..5).map(|i| json!(format!("#W{}", 2378150 + i))).collect();
+        let d = run(ArgType::String, &orders, 500, Role::Parameter, Preset::Balanced);
+        assert_eq!(d.rung, Rung::Pattern, "{d:?}");
+        assert!(d.reason.contains("`#W` + 7 digits"), "{}", d.reason);
+        assert!(d.reason.contains("cannot test their length"), "{}", d.reason);
+        let items: Vec<Value> = (0..5).map(|i| json!(format!("100829223{i}"))).collect();
+        let d = run(ArgType::String, &items, 500, Role::Parameter, Preset::Balanced);
+        assert_eq!(
+            d.condition,
+            Condition::Like {
+                patterns: vec![vec![PatternPart::Wildcard]],
+                guards: vec!["*/*", "*..*"]
+            }
+        );
+        // Destinations are still listed: a guard is no reason to stop.
+        let d = run(ArgType::String, &items, 5, Role::Destination, Preset::Loose);
+        assert_eq!(d.rung, Rung::Literal);
+        // Per-customer prefixes, too many to list, fall back to the kind.
+        let contacts: Vec<Value> = (0..20)
+            .map(|i| json!(format!("ct_{}{i}", ["ab", "xy", "q", "rs", "tu", "vw"][i % 6])))
+            .collect();
+        let d = run(ArgType::String, &contacts, 20, Role::Parameter, Preset::Tight);
+        let Condition::Like { patterns, .. } = d.condition else {
+            panic!("{d:?}")
+        };
+        assert_eq!(
+            patterns,
+            vec![vec![PatternPart::Literal("ct_".into()), PatternPart::Wildcard]]
+        );
+    }
+
+    #[test]
+    fn lookups_of_read_only_tools_take_anything() {
+        let cities = [json!("Paris"), json!("London")];
+        let es = entries(&cities);
+        let input = LeafInput {
+            ty: &ArgType::String,
+            exact: true,
+            values: es.iter().map(|e| (e, 50)).collect(),
+            calls: 100,
+            distinct: 2,
+            leaf_calls: 100,
+            secret_name: false,
+            role: Role::Parameter,
+            lookup: true,
+            derived: &[],
+        };
+        let d = decide(&input, &Preset::Tight.thresholds());
+        assert_eq!((d.rung, d.condition), (Rung::TypeOnly, Condition::Any));
+    }
+
+    #[test]
+    fn sets_are_matched_element_by_element() {
+        let sets: Vec<Value> = (0..40)
+            .map(|i| json!([format!("u{i}@acme.com"), format!("p{i}@partner.io")]))
+            .collect();
+        let d = run(
+            ArgType::Set(Box::new(ArgType::String)),
+            &sets,
+            40,
+            Role::Destination,
+            Preset::Balanced,
+        );
+        assert_eq!(
+            d.condition,
+            Condition::Elements {
+                kind: ElementKind::Email,
+                keys: vec!["acme.com".into(), "partner.io".into()]
+            },
+            "{d:?}"
+        );
+        let d = run(
+            ArgType::Set(Box::new(ArgType::String)),
+            &sets,
+            40,
+            Role::Destination,
+            Preset::Tight,
+        );
+        assert_eq!(
+            d.rung,
+            Rung::Pattern,
+            "80 addresses: too many to list, even for tight"
+        );
+        assert!(d.reason.starts_with("too many to list"), "{}", d.reason);
+        let ids: Vec<Value> = (0..3).map(|i| json!([format!("100829223{i}")])).collect();
+        let d = run(
+            ArgType::Set(Box::new(ArgType::String)),
+            &ids,
+            300,
+            Role::Parameter,
+            Preset::Tight,
+        );
+        assert_eq!(
+            d.condition,
+            Condition::Elements {
+                kind: ElementKind::Id,
+                keys: vec!["*".into()]
+            },
+            "ids are never listed, in sets either"
+        );
+    }
+
+    #[test]
     fn numbers_get_ranges_with_headroom() {
         let amounts: Vec<Value> = (1..=40).map(|i| json!(i * 10 + 3)).collect();
         let d = run(ArgType::Long, &amounts, 40, Role::Parameter, Preset::Balanced);

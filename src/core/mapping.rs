@@ -273,6 +273,92 @@ mod tests {
         assert_eq!(r.resource().unwrap().to_string(), r#"McpServer::"stripe""#);
     }
 
+    /// A tool whose context declares a session and element keys of `cc`.
+    fn with_context() -> Schema {
+        Schema::parse(
+            r#"entity Agent; entity McpServer;
+            action "send" appliesTo { principal: [Agent], resource: [McpServer],
+              context: { input: { "user_id"?: String, "cc"?: Set<String> },
+                "session"?: { "user"?: String, "tier"?: Long },
+                derived: { "cc"?: { domains: Set<String> } } } };"#,
+        )
+        .unwrap()
+    }
+
+    fn decide(schema: &Schema, args: Value, session: Option<Value>) -> Result<bool, MappingError> {
+        let set: cedar_policy::PolicySet = r#"permit (principal, action, resource) when {
+              context has session && context.session has user &&
+              context.input.user_id == context.session.user &&
+              (if context.input has cc
+               then context.derived has cc && ["acme.com"].containsAll(context.derived.cc.domains)
+               else true) };"#
+            .parse()
+            .unwrap();
+        let session = session.map(|s| s.as_object().unwrap().clone());
+        let r = request(
+            "a",
+            "send",
+            "s",
+            &args.as_object().unwrap().clone(),
+            session.as_ref(),
+            schema,
+        )?;
+        Ok(crate::core::replay::authorize(&set, &r).allowed)
+    }
+
+    #[test]
+    fn the_session_and_element_keys_reach_the_context() {
+        let s = with_context();
+        let me = json!({"user": "u-1", "conversation": "c-9"});
+        assert_eq!(decide(&s, json!({"user_id": "u-1"}), Some(me.clone())), Ok(true));
+        assert_eq!(
+            decide(&s, json!({"user_id": "u-2"}), Some(me.clone())),
+            Ok(false),
+            "another user's id"
+        );
+        assert_eq!(
+            decide(&s, json!({"user_id": "u-1"}), None),
+            Ok(false),
+            "no session"
+        );
+        let cc = |cc: Value| json!({"user_id": "u-1", "cc": cc});
+        assert_eq!(
+            decide(&s, cc(json!(["a@acme.com", "b@acme.com"])), Some(me.clone())),
+            Ok(true)
+        );
+        assert_eq!(decide(&s, cc(json!([])), Some(me.clone())), Ok(true));
+        for hostile in [
+            json!(["a@acme.com", "x@gmail.com"]),
+            json!(["x@gmail.com,a@acme.com"]),
+            json!(["acme.com"]),
+        ] {
+            assert_eq!(
+                decide(&s, cc(hostile.clone()), Some(me.clone())),
+                Ok(false),
+                "{hostile}"
+            );
+        }
+        let e = decide(&s, json!({"user_id": "u-1"}), Some(json!({"user": 7}))).unwrap_err();
+        assert!(
+            matches!(e, MappingError::WrongType { ref path, .. } if path == "session.user"),
+            "{e}"
+        );
+        let e = decide(&s, json!({"user_id": "u-1"}), Some(json!({"tier": 1.5}))).unwrap_err();
+        assert!(e.to_string().contains("session.tier"), "{e}");
+    }
+
+    #[test]
+    fn a_derived_attribute_the_mapping_does_not_know_fails_closed() {
+        let s = Schema::parse(
+            r#"entity Agent; entity McpServer;
+            action "send" appliesTo { principal: [Agent], resource: [McpServer],
+              context: { input: { "cc"?: Set<String> }, derived: { "cc"?: { sizes: Set<String> } } } };"#,
+        )
+        .unwrap();
+        let e = request("a", "send", "s", &args(json!({"cc": ["a@b.c"]})), None, &s).unwrap_err();
+        assert_eq!(e, MappingError::UnknownDerived("cc.sizes".into()));
+    }
+
     #[test]
     fn misfits_fail_closed_with_a_reason() {
         let s = schema();

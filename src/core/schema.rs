@@ -450,6 +450,31 @@ mod tests {
     }
 
     #[test]
+    fn sessions_and_element_keys_are_declared_and_round_trip() {
+        let mut s = Schema::default();
+        s.add_tool("send", &attrs(&[("cc", ArgType::Set(Box::new(ArgType::String)))]));
+        assert!(s
+            .add_session("send", &attrs(&[("user", ArgType::String)]))
+            .is_empty());
+        s.add_derived("send", "cc", &[crate::core::classify::ElementKind::Email]);
+        assert!(s
+            .add_session("nope", &attrs(&[("user", ArgType::String)]))
+            .is_empty());
+        let text = s.render().unwrap();
+        assert!(!text.contains("nope"), "no action is made up: {text}");
+        let again = Schema::parse(&text).unwrap();
+        assert_eq!(again.session("send").unwrap()["user"].ty, ArgType::String);
+        assert!(!again.session("send").unwrap()["user"].required);
+        assert_eq!(again.derived("send").unwrap()["cc"], vec!["domains".to_string()]);
+        assert_eq!(again.render().unwrap(), text);
+        // A session attribute's type is never changed.
+        let mut again = again;
+        let conflicts = again.add_session("send", &attrs(&[("user", ArgType::Long)]));
+        assert_eq!(conflicts.len(), 1);
+        assert_eq!(conflicts[0].path, vec!["session".to_string(), "user".to_string()]);
+    }
+
+    #[test]
     fn parse_errors_are_reported() {
         let e = Schema::parse("entity Agent").unwrap_err();
         assert!(!e.0.is_empty());

@@ -56,6 +56,9 @@ impl Hasher for FastHasher {
     }
 }
 
+/// The arguments and the session (if any) of one call standing for a shape.
+pub type RepresentativeCall = (Map<String, Value>, Option<Map<String, Value>>);
+
 /// HashMap with [`FastHasher`].
 pub type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
@@ -734,10 +737,7 @@ impl Slice {
     /// Like [`Slice::representatives`], with the session each call carried.
     /// A session attribute an argument was bound to takes the argument's
     /// value, so the representative keeps the binding.
-    pub fn representative_calls(
-        &self,
-        key: &ShapeKey,
-    ) -> Vec<(Map<String, Value>, Option<Map<String, Value>>)> {
+    pub fn representative_calls(&self, key: &ShapeKey) -> Vec<RepresentativeCall> {
         let build = |high: bool| {
             let mut args = Map::new();
             let mut session = Map::new();
@@ -757,15 +757,31 @@ impl Slice {
                     insert_path(&mut args, &leaf.path, v.clone());
                 }
             }
+            // Summarised leaves keep representatives chosen apart: make every
+            // argument bound to one attribute agree with it, as the calls did.
+            let mut agreed: HashMap<u32, Value> = HashMap::default();
             for (argument, attribute) in &key.bound {
                 let Some(value) = values.get(argument) else {
                     continue;
                 };
-                let scalar = match value {
-                    Value::Array(items) => items.first().cloned().unwrap_or(Value::Null),
-                    other => (*other).clone(),
-                };
-                session.insert(self.leaves[*attribute as usize].path[1].clone(), scalar);
+                let leaf = &self.leaves[*argument as usize];
+                match agreed.get(attribute) {
+                    None => {
+                        let scalar = match value {
+                            Value::Array(items) => items.first().cloned().unwrap_or(Value::Null),
+                            other => (*other).clone(),
+                        };
+                        session.insert(self.leaves[*attribute as usize].path[1].clone(), scalar.clone());
+                        agreed.insert(*attribute, scalar);
+                    }
+                    Some(scalar) => {
+                        let same = match value {
+                            Value::Array(items) => Value::Array(vec![scalar.clone(); items.len()]),
+                            _ => scalar.clone(),
+                        };
+                        insert_path(&mut args, &leaf.path, same);
+                    }
+                }
             }
             (args, (!session.is_empty()).then_some(session))
         };
@@ -1031,6 +1047,49 @@ mod tests {
             .collect();
         let ns: Vec<i64> = reps.iter().map(|r| r["n"].as_i64().unwrap()).collect();
         assert!(ns.contains(&0) && ns.contains(&19_999), "{ns:?}");
+    }
+
+    #[test]
+    fn bindings_to_the_session_survive_summarising_and_merging() {
+        let with_session = |i: usize| {
+            let mut c = call(
+                "a",
+                json!({"user_id": format!("u_{i:04}"), "ids": [format!("u_{i:04}")], "q": "x"}),
+            );
+            c.session = Some(
+                json!({"user": format!("u_{i:04}"), "conversation": format!("c-{i}")})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            );
+            c
+        };
+        let (mut one, mut other) = (Summary::default(), Summary::default());
+        for i in 0..60 {
+            // Past 32 values the user ids are summarised; the bindings stay.
+            if i % 2 == 0 { &mut one } else { &mut other }.add(&with_session(i), None);
+        }
+        one.merge(other);
+        let (_, _, slice) = one.slices()[0];
+        assert!(!slice
+            .leaves
+            .iter()
+            .find(|l| l.path == ["user_id"])
+            .unwrap()
+            .table
+            .is_exact());
+        assert_eq!(slice.arg_types().len(), 3, "session attributes are not arguments");
+        assert_eq!(slice.session_types()["user"], Inferred::String);
+        let leaf = |path: &[&str]| slice.leaves.iter().position(|l| l.path == path).unwrap() as u32;
+        let (user_id, ids, user) = (leaf(&["user_id"]), leaf(&["ids"]), leaf(&["", "user"]));
+        for key in slice.shapes.keys() {
+            assert_eq!(key.bound, vec![(user_id, user), (ids, user)], "{key:?}");
+            for (args, session) in slice.representative_calls(key) {
+                let session = session.unwrap();
+                assert_eq!(session["user"], args["user_id"], "the binding holds");
+                assert_eq!(args["ids"][0], session["user"]);
+            }
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! twice (answer lost, node restarted) counts once at the bot. The spool is
 //! bounded: when full, the oldest batch is dropped and counted.
 
+use super::authzen::Query;
 use super::NodeMetrics;
 use crate::config::{NodeSettings, ReportSecret};
 use crate::core::hex;
@@ -77,22 +78,20 @@ impl Feedback {
     }
 
     /// Record one evaluated call and what the policy decided.
-    pub fn record(
-        &self,
-        commit: Option<&str>,
-        agent: &str,
-        tool: &str,
-        server: &str,
-        args: Map<String, Value>,
-        session: Option<Map<String, Value>>,
-        allowed: bool,
-    ) {
+    pub fn record(&self, commit: Option<&str>, call: Query, allowed: bool) {
         let now = crate::clock::now();
+        let Query {
+            agent,
+            tool,
+            server,
+            args,
+            session,
+        } = call;
         let key = Key {
             commit: commit.map(str::to_string),
-            agent: agent.to_string(),
-            tool: tool.to_string(),
-            server: server.to_string(),
+            agent,
+            tool,
+            server,
             args: Value::Object(args.clone()).to_string(),
             session: session.as_ref().map(|s| Value::Object(s.clone()).to_string()),
             allowed,

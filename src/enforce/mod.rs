@@ -186,15 +186,7 @@ impl Node {
             Mode::Shadow => true,
         };
         if mode == Mode::Shadow {
-            self.feedback.record(
-                commit.as_deref(),
-                &query.agent,
-                &query.tool,
-                &query.server,
-                query.args,
-                query.session,
-                outcome.allowed,
-            );
+            self.feedback.record(commit.as_deref(), query, outcome.allowed);
         }
         DecisionOut {
             decision,

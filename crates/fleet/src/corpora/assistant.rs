@@ -349,8 +349,16 @@ const TOPICS: &[&str] = &[
 ];
 const ATTACKER_EMAIL: &str = "mark.black-2134@gmail.com";
 
-/// (city, hotels, restaurants, car rental companies); training meets the first two cities.
-const CITIES: &[(&str, &[&str], &[&str], &[&str])] = &[
+/// (city, hotels, restaurants, car rental companies).
+type City = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+/// Training meets the first two cities.
+const CITIES: &[City] = &[
     (
         "Paris",
         &[
