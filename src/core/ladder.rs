@@ -105,6 +105,9 @@ pub struct LeafInput<'a> {
     /// Element kinds the schema derives attributes for (`context.derived`),
     /// for a set argument.
     pub derived: &'a [ElementKind],
+    /// The catalogue lists the argument's values (`enum`): they are an enum
+    /// even when they look like identifiers (`utf-8`).
+    pub declared_enum: bool,
 }
 
 fn type_only(reason: String, unconstrained: bool) -> Decision {
@@ -194,10 +197,14 @@ fn id_structure(values: &[(&Entry, u64)]) -> String {
             .chars()
             .any(|c| c.is_ascii_lowercase() || !c.is_ascii_alphanumeric());
     }
-    let alphabet = match (digits, upper, lower) {
-        (true, false, false) => "digits",
-        (false, true, false) => "upper-case letters",
-        (_, true, false) => "upper-case letters and digits",
+    let one = low == 1 && high == 1;
+    let alphabet = match (digits, upper, lower, one) {
+        (true, false, false, true) => "digit",
+        (true, false, false, false) => "digits",
+        (false, true, false, true) => "upper-case letter",
+        (false, true, false, false) => "upper-case letters",
+        (_, true, false, _) => "upper-case letters and digits",
+        (.., true) => "character",
         _ => "characters",
     };
     let length = if low == high {
@@ -308,7 +315,9 @@ pub fn decide(input: &LeafInput<'_>, t: &Thresholds) -> Decision {
             }
             // Opaque ids of parameters generalise by their structure, never
             // as an enum: the next customer's order id is as good as this one's.
-            let ids = !shapes.is_empty() && shapes.iter().all(|s| matches!(s, Shape::Id { .. }));
+            let ids = !input.declared_enum
+                && !shapes.is_empty()
+                && shapes.iter().all(|s| matches!(s, Shape::Id { .. }));
             let pattern = patterns(&shapes, t);
             // Destinations prefer a list to a pattern unless the preset allows the kind; a
             // pattern that only guards is no reason to stop listing them.
@@ -486,7 +495,7 @@ pub fn decide(input: &LeafInput<'_>, t: &Thresholds) -> Decision {
                 (keys.len() <= t.max_patterns).then(|| Decision {
                     rung: Rung::Pattern,
                     reason: format!(
-                        "every element's {}: {} keys for {counted}",
+                        "every element's {}: {} seen ({counted})",
                         element_key_label(kind),
                         keys.len()
                     ),
@@ -500,7 +509,7 @@ pub fn decide(input: &LeafInput<'_>, t: &Thresholds) -> Decision {
             });
             let listable = input.exact && items.len() <= limit;
             let enum_like = occurrences as f64 >= t.min_repeats * elements.len() as f64;
-            if kind == Some(ElementKind::Id) && input.role == Role::Parameter {
+            if kind == Some(ElementKind::Id) && input.role == Role::Parameter && !input.declared_enum {
                 if let Some(d) = by_keys {
                     return d;
                 }
@@ -576,6 +585,7 @@ mod tests {
             role,
             lookup: false,
             derived: &ElementKind::ALL,
+            declared_enum: false,
         };
         decide(&input, &preset.thresholds())
     }
@@ -666,6 +676,7 @@ mod tests {
             role: Role::Parameter,
             lookup: false,
             derived: &[],
+            declared_enum: false,
         };
         let d = decide(&input, &Preset::Balanced.thresholds());
         assert_eq!((d.rung, d.unconstrained), (Rung::TypeOnly, true));
@@ -728,6 +739,7 @@ mod tests {
             role: Role::Parameter,
             lookup: true,
             derived: &[],
+            declared_enum: false,
         };
         let d = decide(&input, &Preset::Tight.thresholds());
         assert_eq!((d.rung, d.condition), (Rung::TypeOnly, Condition::Any));

@@ -201,8 +201,13 @@ impl SliceDraft<'_> {
         !self.risk.side_effecting()
             && all_words
             && !risk::is_destination_name(name)
-            && !self.context.enums.is_some_and(|e| e.contains(name))
+            && !self.declared_enum(path)
             && (matches!(ty, ArgType::Set(_)) || risk::is_lookup_name(name))
+    }
+
+    /// Whether the catalogue lists the values of a top-level argument.
+    fn declared_enum(&self, path: &[String]) -> bool {
+        matches!(path, [name] if self.context.enums.is_some_and(|e| e.contains(name)))
     }
 
     /// The session attribute an argument equalled in every call of the rule
@@ -321,6 +326,7 @@ impl SliceDraft<'_> {
             role,
             lookup: self.lookup(path, ty, &shapes),
             derived: &derived,
+            declared_enum: self.declared_enum(path),
         };
         let decision = ladder::decide(&input, t);
         let mut docs = condition_docs(path, ty, &decision.condition);
