@@ -1093,6 +1093,15 @@ mod tests {
     }
 
     #[test]
+    fn shape_keys_stored_before_sessions_still_load() {
+        // The store writes structs as sequences (MessagePack): a key written
+        // before `bound` existed ends early.
+        let key: ShapeKey = serde_json::from_str("[0, [[1, 2]]]").unwrap();
+        assert_eq!(key.cells, vec![(1, 2)]);
+        assert!(key.bound.is_empty());
+    }
+
+    #[test]
     fn types_merge_across_agents() {
         let mut s = Summary::default();
         s.add(&call("a", json!({"x": 1})), None);

@@ -33,7 +33,6 @@ pub(super) struct SliceDraft<'a> {
 
 /// The tool's context as the schema declares it, beyond `input`, and what
 /// the catalogue says of its arguments.
-#[derive(Default)]
 pub(super) struct ToolContext<'a> {
     /// `context.session` attributes.
     pub(super) session: Option<&'a BTreeMap<String, Attr>>,
@@ -165,12 +164,8 @@ impl<'a> SliceDraft<'a> {
 
 impl SliceDraft<'_> {
     fn role(&self, name: &str, shapes: &[&Shape]) -> Role {
-        let sends_somewhere = shapes
+        let sends_somewhere = scalars(shapes)
             .iter()
-            .flat_map(|s| match s {
-                Shape::Set(elements) => elements.iter().collect(),
-                one => vec![*one],
-            })
             .any(|s| matches!(s, Shape::Url { .. } | Shape::Email { .. }));
         let destination = risk::is_destination_name(name) || sends_somewhere;
         // What an open-world tool reaches: even a read leaks through where it reads from.
@@ -192,12 +187,8 @@ impl SliceDraft<'_> {
         let [name] = path else {
             return false;
         };
-        let words = |s: &Shape| *s == Shape::Text;
-        let all_words = !shapes.is_empty()
-            && shapes.iter().all(|s| match s {
-                Shape::Set(elements) => elements.iter().all(words),
-                one => words(one),
-            });
+        let values = scalars(shapes);
+        let all_words = !values.is_empty() && values.iter().all(|s| **s == Shape::Text);
         !self.risk.side_effecting()
             && all_words
             && !risk::is_destination_name(name)
@@ -456,6 +447,17 @@ impl SliceDraft<'_> {
             absent: constraints.absent,
         }
     }
+}
+
+/// The shapes of scalar values: sets stand for their elements.
+fn scalars<'s>(shapes: &[&'s Shape]) -> Vec<&'s Shape> {
+    shapes
+        .iter()
+        .flat_map(|s| match s {
+            Shape::Set(elements) => elements.iter().collect(),
+            one => vec![*one],
+        })
+        .collect()
 }
 
 /// The three values most calls used, as the evidence shows them.
