@@ -313,9 +313,12 @@ pub fn decide(input: &LeafInput<'_>, t: &Thresholds) -> Decision {
                     )
                 };
             }
-            // Opaque ids of parameters generalise by their structure, never
-            // as an enum: the next customer's order id is as good as this one's.
+            // Opaque ids of parameters generalise by their structure rather
+            // than look like an enum because they repeat: the next customer's
+            // order id is as good as this one's. (A preset that lists whatever
+            // it can, `min_repeats: 0`, still lists them.)
             let ids = !input.declared_enum
+                && t.min_repeats > 0.0
                 && !shapes.is_empty()
                 && shapes.iter().all(|s| matches!(s, Shape::Id { .. }));
             let pattern = patterns(&shapes, t);
@@ -509,7 +512,11 @@ pub fn decide(input: &LeafInput<'_>, t: &Thresholds) -> Decision {
             });
             let listable = input.exact && items.len() <= limit;
             let enum_like = occurrences as f64 >= t.min_repeats * elements.len() as f64;
-            if kind == Some(ElementKind::Id) && input.role == Role::Parameter && !input.declared_enum {
+            if kind == Some(ElementKind::Id)
+                && input.role == Role::Parameter
+                && !input.declared_enum
+                && t.min_repeats > 0.0
+            {
                 if let Some(d) = by_keys {
                     return d;
                 }
@@ -712,9 +719,14 @@ mod tests {
         assert_eq!(d.rung, Rung::Literal);
         // Per-customer prefixes, too many to list, fall back to the kind.
         let contacts: Vec<Value> = (0..20)
-            .map(|i| json!(format!("ct_{}{i}", ["ab", "xy", "q", "rs", "tu", "vw"][i % 6])))
+            .map(|i| {
+                json!(format!(
+                    "ct_{}{i}",
+                    ["ab", "xy", "q", "rs", "tu", "vw", "k", "m", "n", "p"][i % 10]
+                ))
+            })
             .collect();
-        let d = run(ArgType::String, &contacts, 20, Role::Parameter, Preset::Tight);
+        let d = run(ArgType::String, &contacts, 20, Role::Parameter, Preset::Balanced);
         let Condition::Like { patterns, .. } = d.condition else {
             panic!("{d:?}")
         };
@@ -779,21 +791,18 @@ mod tests {
         );
         assert!(d.reason.starts_with("too many to list"), "{}", d.reason);
         let ids: Vec<Value> = (0..3).map(|i| json!([format!("100829223{i}")])).collect();
-        let d = run(
-            ArgType::Set(Box::new(ArgType::String)),
-            &ids,
-            300,
-            Role::Parameter,
-            Preset::Tight,
-        );
+        let set = || ArgType::Set(Box::new(ArgType::String));
+        let d = run(set(), &ids, 300, Role::Parameter, Preset::Balanced);
         assert_eq!(
             d.condition,
             Condition::Elements {
                 kind: ElementKind::Id,
                 keys: vec!["*".into()]
             },
-            "ids are never listed, in sets either"
+            "ids are not an enum, in sets either"
         );
+        let d = run(set(), &ids, 300, Role::Parameter, Preset::Tight);
+        assert_eq!(d.rung, Rung::Literal, "tight lists what it can");
     }
 
     #[test]
