@@ -175,6 +175,7 @@ fn in_process(loaded: &Loaded, agents: usize) {
             &q.tool,
             &q.server,
             &q.args,
+            q.session.as_ref(),
             &policy.repo.schema,
         ));
     });

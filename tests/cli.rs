@@ -292,6 +292,42 @@ fn check_passes_on_training_calls_and_denies_attacks() {
 }
 
 #[test]
+fn a_corpus_with_sessions_drafts_a_binding_that_explain_shows_denying_another_customer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let corpus = dir.path().join("corpus");
+    let r = run(&["fleet", "--corpus", "customer-service", "--out", s(&corpus)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let repo = dir.path().join("repo");
+    let r = run(&[
+        "draft",
+        "--observations",
+        s(&corpus.join("train.jsonl")),
+        "--catalogue",
+        s(&corpus.join("catalogue.json")),
+        "--repo",
+        s(&repo),
+        "--write",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("bound to the session"), "{}", r.stdout);
+    let attacks = fs::read_to_string(corpus.join("attacks.jsonl")).unwrap();
+    let other_user = attacks
+        .lines()
+        .find(|l| l.contains("other_customer_user_id") && l.contains("get_user_details"))
+        .expect("an attack with another customer's user id");
+    let r = run(&["explain", s(&repo), "--call", other_user]);
+    assert_eq!(r.code, 1, "denied: {r:?}");
+    assert!(r.stdout.contains("context.session.user"), "{}", r.stdout);
+    let r = run(&[
+        "check",
+        s(&repo),
+        "--observations",
+        s(&corpus.join("train.jsonl")),
+    ]);
+    assert_eq!(r.code, 0, "every training call, sessions included: {r:?}");
+}
+
+#[test]
 fn explain_allows_training_calls_and_denies_attacks_naming_rules() {
     let f = Fixture::new();
     let train = f.lines("train.jsonl");

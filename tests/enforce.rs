@@ -276,6 +276,56 @@ async fn a_merged_draft_is_enforced_and_a_bad_commit_keeps_the_last_good_policy(
     bot.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_bound_to_the_session_is_enforced_with_the_session_the_node_is_given() {
+    let rig = Rig::new();
+    let bot = server::start(bot_settings(&rig, "127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap();
+    let node = enforce::start(node_settings(&rig, bot.addr, "  mode: enforce"))
+        .await
+        .unwrap();
+    let lookups: Vec<Value> = (0..6)
+        .map(|i| {
+            json!({"agent": AGENT, "tool": "get_user_details", "server": "gmail",
+                   "args": {"user_id": format!("user_{i:04}")},
+                   "session": {"user": format!("user_{i:04}")}})
+        })
+        .collect();
+    assert_eq!(observe(&bot, Value::Array(lookups)).await.status, 202);
+    bot.idle().await;
+    rig.github.merge(1).unwrap();
+    assert_eq!(refresh(&node).await.status, 200);
+
+    let lookup = |user_id: &str, session: Value| {
+        json!({"subject": {"type": "agent", "id": AGENT}, "action": {"name": "get_user_details"},
+               "resource": {"type": "mcp_server", "id": "gmail"},
+               "context": {"input": {"user_id": user_id}, "session": session}})
+    };
+    let own = decide(&node, &lookup("user_0777", json!({"user": "user_0777"}))).await;
+    assert_eq!(own["decision"], true, "a new customer, about themselves: {own}");
+    let other = decide(&node, &lookup("user_0001", json!({"user": "user_0777"}))).await;
+    assert_eq!(other["decision"], false, "another customer's id: {other}");
+    // The same call in another session is decided again, not taken from the cache.
+    let again = decide(&node, &lookup("user_0001", json!({"user": "user_0001"}))).await;
+    assert_eq!(again["decision"], true, "{again}");
+    let none = decide(&node, &lookup("user_0001", Value::Null)).await;
+    assert_eq!(none["decision"], false, "no session: {none}");
+    let reply = request(
+        "POST",
+        &format!("http://{}/access/v1/evaluation", node.addr),
+        &[],
+        lookup("user_0001", json!({"user": {"id": 1}}))
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(reply.status, 400);
+    assert!(reply.body.contains("context.session.user"), "{}", reply.body);
+    node.stop().await;
+    bot.stop().await;
+}
+
 async fn calls_ingested(bot: &Running) -> String {
     let metrics = get(&format!("http://{}/metrics", bot.addr)).await.body;
     let line = metrics
@@ -403,6 +453,7 @@ fn cached_decisions_equal_fresh_ones() {
                 tool: call.tool,
                 server: call.server,
                 args: call.args,
+                session: call.session,
             }
         })
         .collect();

@@ -1,6 +1,7 @@
-//! Properties of drafting over random small call sets: it never fails, every
-//! call is allowed by the result, and the result depends only on the multiset
-//! of calls (same input → same bytes, in any order).
+//! Properties of drafting over random small call sets (sessions, some bound to
+//! arguments, and sets of addresses and identifiers included): it never fails,
+//! every call is allowed by the result, and the result depends only on the
+//! multiset of calls (same input → same bytes, in any order).
 
 mod common;
 
@@ -31,7 +32,7 @@ const NAMES: [&str; 8] = [
     "meta",
 ];
 const DOMAINS: [&str; 3] = ["example.com", "corp.example", "mail.test"];
-const PREFIXES: [&str; 3] = ["cust_", "ord-", "ACCT"];
+const PREFIXES: [&str; 4] = ["cust_", "ord-", "ACCT", "#W"];
 const HOSTS: [&str; 2] = ["api.example.com", "files.test"];
 const PATHS: [&str; 3] = ["v1/items", "docs", "a/b/c"];
 const STATES: [&str; 3] = ["open", "closed", "pending"];
@@ -41,22 +42,36 @@ const LABELS: [&str; 4] = ["red", "green", "blue", "x*y"];
 /// types agree across calls: type conflicts are tested elsewhere).
 #[derive(Debug, Clone, Copy)]
 enum Kind {
-    Email { domains: usize },
-    Id { prefix: usize },
+    Email {
+        domains: usize,
+    },
+    Id {
+        prefix: usize,
+    },
     Text,
     Url,
-    Int { range: usize },
+    Int {
+        range: usize,
+    },
     Decimal,
     Bool,
     Enum,
     Labels,
     Record,
+    /// A set of addresses: matched element by element (`context.derived`).
+    Emails {
+        domains: usize,
+    },
+    /// A set of identifiers.
+    Ids {
+        prefix: usize,
+    },
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
     prop_oneof![
         (1..=3usize).prop_map(|domains| Kind::Email { domains }),
-        (0..3usize).prop_map(|prefix| Kind::Id { prefix }),
+        (0..4usize).prop_map(|prefix| Kind::Id { prefix }),
         Just(Kind::Text),
         Just(Kind::Url),
         (0..3usize).prop_map(|range| Kind::Int { range }),
@@ -65,6 +80,8 @@ fn kind() -> impl Strategy<Value = Kind> {
         Just(Kind::Enum),
         Just(Kind::Labels),
         Just(Kind::Record),
+        (1..=3usize).prop_map(|domains| Kind::Emails { domains }),
+        (0..4usize).prop_map(|prefix| Kind::Ids { prefix }),
     ]
 }
 
@@ -91,6 +108,8 @@ struct RawCall {
     other_server: bool,
     count: u64,
     args: Vec<Raw>,
+    /// A session: whether its `user` is the first string argument's value, and a seed.
+    session: Option<(bool, u64)>,
 }
 
 fn value(kind: Kind, raw: &Raw) -> Value {
@@ -121,7 +140,42 @@ fn value(kind: Kind, raw: &Raw) -> Value {
             Value::Array((0..n).map(|i| json!(LABELS[(s as usize / 4 + i) % 4])).collect())
         }
         Kind::Record => json!({"source": STATES[(s % 3) as usize], "priority": (s / 3 % 5) as i64}),
+        Kind::Emails { domains } => Value::Array(
+            (0..1 + s % 3)
+                .map(|i| {
+                    value(
+                        Kind::Email { domains },
+                        &Raw {
+                            seed: s / 3 + i * 7,
+                            ..raw.clone()
+                        },
+                    )
+                })
+                .collect(),
+        ),
+        Kind::Ids { prefix } => Value::Array(
+            (0..1 + s % 3)
+                .map(|i| {
+                    value(
+                        Kind::Id { prefix },
+                        &Raw {
+                            seed: s / 3 + i * 7,
+                            ..raw.clone()
+                        },
+                    )
+                })
+                .collect(),
+        ),
     }
+}
+
+/// Whether values of this kind are strings (a session attribute bound to
+/// them keeps one type).
+fn is_string(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Email { .. } | Kind::Id { .. } | Kind::Text | Kind::Url | Kind::Enum
+    )
 }
 
 /// A random world (agents, tools and their arguments) and 1–60 calls in it.
@@ -142,13 +196,15 @@ fn calls() -> impl Strategy<Value = Vec<Call>> {
             }),
         4,
     );
-    let call = (0..3usize, 0..3usize, any::<bool>(), 1..=3u64, raw).prop_map(
-        |(agent, tool, other_server, count, args)| RawCall {
+    let session = prop::option::of((any::<bool>(), any::<u64>()));
+    let call = (0..3usize, 0..3usize, any::<bool>(), 1..=3u64, raw, session).prop_map(
+        |(agent, tool, other_server, count, args, session)| RawCall {
             agent,
             tool,
             other_server,
             count,
             args,
+            session,
         },
     );
     (1..=3usize, tool_specs, prop::collection::vec(call, 1..=60)).prop_map(|(agents, tools, raws)| {
@@ -176,13 +232,24 @@ fn calls() -> impl Strategy<Value = Vec<Call>> {
                     args.insert(name.into(), value(spec.kind, raw));
                 }
                 let server = format!("srv-{tool}{}", if r.other_server { "-b" } else { "" });
-                common::call(&json!({
+                let mut call = json!({
                     "agent": AGENTS[r.agent % agents],
                     "tool": TOOLS[tool],
                     "server": server,
                     "count": r.count,
                     "args": args,
-                }))
+                });
+                if let Some((bind, seed)) = r.session {
+                    let bound = specs[tool]
+                        .iter()
+                        .enumerate()
+                        .find(|(_, spec)| is_string(spec.kind))
+                        .and_then(|(i, _)| args.get(NAMES[(i + tool * 3) % NAMES.len()]))
+                        .filter(|v| bind && v.is_string());
+                    let user = bound.cloned().unwrap_or_else(|| json!(format!("u-{}", seed % 5)));
+                    call["session"] = json!({"user": user, "tier": (seed % 3) as i64});
+                }
+                common::call(&call)
             })
             .collect()
     })
@@ -293,10 +360,15 @@ fn generator_covers_the_space() {
     let mut agents = std::collections::BTreeSet::new();
     let mut tools = std::collections::BTreeSet::new();
     let (mut nulls, mut arrays, mut floats, mut records) = (0, 0, 0, 0);
+    let (mut sessions, mut bound) = (0, 0);
     for _ in 0..64 {
         for c in calls().new_tree(&mut runner).unwrap().current() {
             agents.insert(c.agent.clone());
             tools.insert(c.tool.clone());
+            if let Some(session) = &c.session {
+                sessions += 1;
+                bound += c.args.values().any(|v| *v == session["user"]) as usize;
+            }
             for v in c.args.values() {
                 match v {
                     Value::Null => nulls += 1,
@@ -311,4 +383,5 @@ fn generator_covers_the_space() {
     assert_eq!(agents.len(), 3, "{agents:?}");
     assert_eq!(tools.len(), 3, "{tools:?}");
     assert!(nulls > 0 && arrays > 0 && floats > 0 && records > 0);
+    assert!(sessions > 0 && bound > 0, "{sessions} sessions, {bound} bound");
 }

@@ -1,5 +1,5 @@
 //! Rejection memory in the core: a rule reviewers turned down is not proposed
-//! again for the same evidence, and is once the evidence has grown enough.
+//! again, however much evidence it gathers; a different rule is.
 
 mod common;
 
@@ -10,6 +10,11 @@ use shadowdraft::core::policies::{fingerprint, Owner, Policies, RepoFiles};
 use shadowdraft::core::summary::Summary;
 
 fn summary(count: u64) -> Summary {
+    summary_to(count, &[])
+}
+
+/// Three recipients at adatum.com, `count` calls each, and one call to each of `others`.
+fn summary_to(count: u64, others: &[&str]) -> Summary {
     let mut s = Summary::default();
     for i in 0..3 {
         let mut call = common::call(&json!({
@@ -18,6 +23,15 @@ fn summary(count: u64) -> Summary {
         }));
         call.count = count;
         s.add(&call, None);
+    }
+    for to in others {
+        s.add(
+            &common::call(&json!({
+                "agent": "bot", "tool": "send_email", "server": "gmail",
+                "args": {"to": to, "subject": "s"}
+            })),
+            None,
+        );
     }
     s.add(
         &common::call(&json!({"agent": "bot", "tool": "search", "args": {"q": "x"}})),
@@ -57,7 +71,7 @@ fn rules(draft: &Draft) -> Vec<(String, String)> {
 }
 
 #[test]
-fn a_rejected_rule_returns_only_with_new_evidence() {
+fn a_rejected_rule_returns_only_as_a_different_rule() {
     let first = run(&summary(1), &Rejections::new());
     let drafted = rules(&first);
     let (email_id, email_fp) = drafted
@@ -86,9 +100,33 @@ fn a_rejected_rule_returns_only_with_new_evidence() {
     assert_eq!(again.evidence.totals.drafted, 1);
     assert!(shadowdraft::render::evidence(&again.evidence).contains("Not proposed again"));
 
-    // Twice the calls (the default factor) bring it back.
+    // Twice the calls of the same rule: still "not this rule".
     let grown = run(&summary(2), &rejected);
-    assert!(rules(&grown).iter().any(|(_, fp)| *fp == email_fp));
+    let grown_rules = rules(&grown);
+    assert!(
+        !grown_rules.iter().any(|(_, fp)| *fp == email_fp),
+        "{grown_rules:?}"
+    );
+    assert_eq!(grown.evidence.agents[0].withheld.len(), 1);
+    assert_eq!(grown.evidence.agents[0].withheld[0].calls, 6);
+
+    // So many of the same calls that the recipients look like an enum: the
+    // rule lists them instead of their domain, a different (tighter) rule.
+    let repeated = run(&summary(10), &rejected);
+    let email_text = &repeated.changes["policies/agents/bot.cedar"].after;
+    assert!(email_text.contains(r#""u0@adatum.com""#), "{email_text}");
+    assert!(!rules(&repeated).iter().any(|(_, fp)| *fp == email_fp));
+
+    // A recipient at another domain makes another rule: that is a new question.
+    let different = run(&summary_to(1, &["x@contoso.com"]), &rejected);
+    let different_rules = rules(&different);
+    let email: Vec<_> = different_rules
+        .iter()
+        .filter(|(id, _)| id.contains("send_email"))
+        .collect();
+    assert_eq!(email.len(), 1, "{different_rules:?}");
+    assert_ne!(email[0].1, email_fp);
+    assert!(different.evidence.agents[0].withheld.is_empty());
 
     // An `ignore` is permanent.
     let ignored = Rejections::from([(

@@ -40,7 +40,7 @@ async fn closing_a_proposal_turns_its_rules_down_and_deletes_the_branch() {
     assert_eq!(status["turned_down"].as_array().unwrap().len(), 1, "{status}");
     assert!(status["proposal"].is_null());
 
-    // More of the same calls (not yet twice the evidence): not proposed again.
+    // More of the same calls: not proposed again.
     assert_eq!(bot.observe(emails(1)).await.status, 202);
     bot.idle().await;
     assert_eq!(
@@ -73,15 +73,48 @@ async fn a_redraft_command_brings_a_turned_down_rule_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn twice_the_evidence_proposes_a_turned_down_rule_again() {
+async fn the_same_calls_again_after_a_close_propose_nothing() {
     let rig = Rig::new();
     let bot = with_a_proposal(&rig).await;
     bot.close(1).await;
     bot.idle().await;
+    // The calls behind the closed rule come again: twice the evidence, the same rule.
+    assert_eq!(bot.observe(emails(4)).await.status, 202);
+    bot.idle().await;
+    assert_eq!(rig.open_pulls(), 0);
+    assert_eq!(
+        rig.github.pulls().len(),
+        1,
+        "a closed proposal means: not this rule"
+    );
+    let status = bot.agent(AGENT).await;
+    assert_eq!(status["turned_down"].as_array().unwrap().len(), 1, "{status}");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_different_rule_is_proposed_after_a_close() {
+    let rig = Rig::new();
+    let bot = with_a_proposal(&rig).await;
+    bot.close(1).await;
+    bot.idle().await;
+    let searches = json!([
+        {"agent": AGENT, "tool": "search_tickets", "server": "zendesk", "args": {"query": "refund for order 1"}},
+        {"agent": AGENT, "tool": "search_tickets", "server": "zendesk", "args": {"query": "login loop"}},
+    ]);
+    assert_eq!(bot.observe(searches).await.status, 202);
     assert_eq!(bot.observe(emails(4)).await.status, 202);
     bot.idle().await;
     assert_eq!(rig.open_pulls(), 1);
-    assert_eq!(rig.github.pulls().len(), 2);
+    let pulls = rig.github.pulls();
+    assert_eq!(pulls.len(), 2);
+    let policy = &rig.files_at(&branch()).agents[&format!("policies/agents/{AGENT}.cedar")];
+    assert!(policy.contains(r#"Action::"search_tickets""#), "{policy}");
+    assert!(
+        !policy.contains(r#"Action::"send_email""#),
+        "the closed rule stays out: {policy}"
+    );
+    assert!(pulls[1].body.contains("Not proposed again"), "{}", pulls[1].body);
     bot.stop().await;
 }
 

@@ -307,9 +307,6 @@ impl Config {
         self.drafting
             .thresholds()
             .map_err(|e| fail("drafting", e.to_string()))?;
-        if self.drafting.repropose_factor.is_nan() || self.drafting.repropose_factor < 1.0 {
-            return Err(fail("drafting.repropose_factor", "must be at least 1".into()));
-        }
         if self.drafting.window_days == 0 {
             return Err(fail("drafting.window_days", "must be at least 1".into()));
         }

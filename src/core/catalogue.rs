@@ -5,7 +5,7 @@
 use super::observation::{ObservationError, Origin};
 use super::types::{ArgType, Attr};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// MCP tool annotations (hints the server declares about its tool).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,6 +21,8 @@ pub struct CatalogueTool {
     pub description: String,
     pub args: BTreeMap<String, Attr>,
     pub annotations: Option<Annotations>,
+    /// Top-level arguments whose schema (or item schema) lists an `enum`.
+    pub enums: BTreeSet<String>,
 }
 
 /// All catalogued tools by name.
@@ -139,6 +141,17 @@ pub fn parse(source: &str, text: &str) -> Result<Catalogue, ObservationError> {
                 ))
             }
         };
+        let enums = schema
+            .and_then(|s| s.get("properties"))
+            .and_then(Value::as_object)
+            .map(|props| {
+                props
+                    .iter()
+                    .filter(|(_, p)| p.get("enum").or_else(|| p.get("items")?.get("enum")).is_some())
+                    .map(|(name, _)| name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
         let annotations = item.get("annotations").map(|a| Annotations {
             read_only: a.get("readOnlyHint").and_then(Value::as_bool),
             destructive: a.get("destructiveHint").and_then(Value::as_bool),
@@ -155,6 +168,7 @@ pub fn parse(source: &str, text: &str) -> Result<Catalogue, ObservationError> {
                 description,
                 args,
                 annotations,
+                enums,
             },
         );
     }
@@ -210,6 +224,7 @@ mod tests {
         assert_eq!(t.args["priority"].ty, ArgType::String);
         assert_eq!(t.args["amount"].ty, ArgType::Decimal);
         assert_eq!(t.annotations.as_ref().unwrap().read_only, Some(false));
+        assert_eq!(t.enums, BTreeSet::from(["priority".to_string()]));
     }
 
     #[test]

@@ -139,8 +139,8 @@ pub fn check(files: &RepoFiles, summary: Option<&Summary>) -> CheckReport {
             report.calls_replayed += calls;
             let key = keys[members[0]];
             let server = &slice.servers[key.server as usize];
-            for args in slice.representatives(key) {
-                let why = match mapping::request(agent, tool, server, &args, &repo.schema) {
+            for (args, session) in slice.representative_calls(key) {
+                let why = match mapping::request(agent, tool, server, &args, session.as_ref(), &repo.schema) {
                     Err(e) => Some(format!("cannot be represented: {e}")),
                     Ok(request) => {
                         let verdict = authorize(&set, &request);
@@ -206,6 +206,7 @@ impl<'a> Decider<'a> {
             &call.tool,
             &call.server,
             &call.args,
+            call.session.as_ref(),
             &self.repo.schema,
         ) else {
             return false;
@@ -233,7 +234,14 @@ pub struct Explanation {
 
 /// Decide one call and explain the decision.
 pub fn explain(repo: &LoadedRepo, call: &Call) -> Explanation {
-    let request = match mapping::request(&call.agent, &call.tool, &call.server, &call.args, &repo.schema) {
+    let request = match mapping::request(
+        &call.agent,
+        &call.tool,
+        &call.server,
+        &call.args,
+        call.session.as_ref(),
+        &repo.schema,
+    ) {
         Ok(r) => r,
         Err(e) => {
             return Explanation {

@@ -28,7 +28,8 @@ pub enum Shape {
         sep: char,
         dirs: Vec<String>,
     },
-    /// An identifier with a stable prefix such as `cust_` or `INV-`.
+    /// An identifier: a stable prefix such as `cust_`, `INV-` or `#W` and a serial part, or an
+    /// opaque token with no prefix (`""`): all digits, or upper-case letters and digits.
     Id {
         prefix: String,
     },
@@ -42,7 +43,9 @@ pub enum Shape {
         digits: u32,
     },
     Bool(bool),
-    /// Anything else: sentences, opaque tokens, composite values.
+    /// A set: the distinct shapes of its elements, sorted.
+    Set(Vec<Shape>),
+    /// Anything else: sentences, words, opaque tokens, composite values.
     Text,
     Secret,
 }
@@ -57,6 +60,7 @@ impl Shape {
             Shape::Date { .. } => "date",
             Shape::Number { .. } => "number",
             Shape::Bool(_) => "boolean",
+            Shape::Set(_) => "set",
             Shape::Text => "text",
             Shape::Secret => "secret",
         }
@@ -84,13 +88,95 @@ pub fn classify(value: &Value, scan_free_text: bool) -> (Shape, bool) {
             };
             (shape, false)
         }
+        // Elements are always scanned: one secret makes the whole set secret.
         Value::Array(items) => {
-            let secret = items
-                .iter()
-                .any(|i| matches!(i, Value::String(s) if secrets::contains_secret(s)));
-            (if secret { Shape::Secret } else { Shape::Text }, secret)
+            let mut elements = std::collections::BTreeSet::new();
+            for item in items {
+                let (shape, secret) = match item {
+                    Value::Array(_) | Value::Object(_) => (Shape::Text, false),
+                    scalar => classify(scalar, true),
+                };
+                if secret {
+                    return (Shape::Secret, true);
+                }
+                elements.insert(shape);
+            }
+            (Shape::Set(elements.into_iter().collect()), false)
         }
         _ => (Shape::Text, false),
+    }
+}
+
+/// What structure a string has, by syntax alone (no secret detection): the
+/// definition the request mapping derives element attributes from (README,
+/// "The request mapping"). Drafting classifies with [`classify`], which adds
+/// secrets on top and otherwise agrees with this.
+pub fn structure(s: &str) -> Shape {
+    if is_free_text(s) || s.contains("..") {
+        return text_or_date(s);
+    }
+    url_shape(s).unwrap_or_else(|| non_url_structure(s))
+}
+
+fn is_free_text(s: &str) -> bool {
+    s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// The kinds of set element the request mapping derives attributes for, so
+/// that a rule can require something of *every* element of a set argument
+/// (Cedar has no "for all"): `context.derived.<arg>.<attribute>` is the set of
+/// each element's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ElementKind {
+    /// An e-mail address; its key is its domain.
+    Email,
+    /// A URL; its key is `scheme://host[:port]`.
+    Url,
+    /// An identifier; its key is the `like` pattern of its prefix (`#W*`, `*`).
+    Id,
+}
+
+impl ElementKind {
+    pub const ALL: [ElementKind; 3] = [ElementKind::Email, ElementKind::Url, ElementKind::Id];
+
+    /// The attribute under `context.derived.<arg>`.
+    pub fn attribute(self) -> &'static str {
+        match self {
+            ElementKind::Email => "domains",
+            ElementKind::Url => "origins",
+            ElementKind::Id => "id_patterns",
+        }
+    }
+
+    pub fn from_attribute(name: &str) -> Option<ElementKind> {
+        ElementKind::ALL.into_iter().find(|k| k.attribute() == name)
+    }
+
+    /// The kind of an element shape, if it is one.
+    pub fn of(shape: &Shape) -> Option<ElementKind> {
+        match shape {
+            Shape::Email { .. } => Some(ElementKind::Email),
+            Shape::Url { .. } => Some(ElementKind::Url),
+            Shape::Id { .. } => Some(ElementKind::Id),
+            _ => None,
+        }
+    }
+
+    /// The key of an element of this kind; `None` for an element of another kind.
+    pub fn key_of(self, shape: &Shape) -> Option<String> {
+        match (self, shape) {
+            (ElementKind::Email, Shape::Email { domain }) => Some(domain.clone()),
+            (ElementKind::Url, Shape::Url { origin, .. }) => Some(origin.clone()),
+            (ElementKind::Id, Shape::Id { prefix }) => Some(format!("{prefix}*")),
+            _ => None,
+        }
+    }
+
+    /// The key the request mapping derives for one element: `""` for an
+    /// element that is not of this kind, which no drafted rule lists.
+    pub fn key(self, element: &str) -> String {
+        self.key_of(&structure(element)).unwrap_or_default()
     }
 }
 
@@ -106,7 +192,7 @@ fn text_or_date(s: &str) -> Shape {
 /// A URL keeps its shape when a secret sits only in its query or last
 /// segment: the key never includes those parts.
 fn string_class(s: &str, scan_free_text: bool) -> (Shape, bool) {
-    let free_text = s.chars().any(|c| c.is_whitespace() || c.is_control());
+    let free_text = is_free_text(s);
     if free_text && !scan_free_text {
         return (text_or_date(s), false);
     }
@@ -129,12 +215,15 @@ fn string_class(s: &str, scan_free_text: bool) -> (Shape, bool) {
     if free_text || s.contains("..") {
         return (text_or_date(s), false);
     }
-    let shape = email_shape(s)
+    (non_url_structure(s), false)
+}
+
+fn non_url_structure(s: &str) -> Shape {
+    email_shape(s)
         .or_else(|| looks_like_date(s).then(|| date_shape(s)))
         .or_else(|| path_shape(s))
         .or_else(|| id_shape(s))
-        .unwrap_or(Shape::Text);
-    (shape, false)
+        .unwrap_or(Shape::Text)
 }
 
 fn is_plain(c: char) -> bool {
@@ -243,14 +332,45 @@ fn path_shape(s: &str) -> Option<Shape> {
     })
 }
 
-/// An identifier: letters, a separator, then a serial part with a digit. Its
-/// prefix runs up to the first digit (`cust_XP` of `cust_XP0042`), so an
-/// agent's own id space is kept apart from another's.
+/// An identifier, in one of four forms:
+/// - letters, a separator (`-`, `_`, `:`), then a serial part with a digit;
+///   the prefix runs up to the first digit (`cust_XP` of `cust_XP0042`), so an
+///   agent's own id space is kept apart from another's;
+/// - `#`, letters, then digits (`#W2378156`: prefix `#W`);
+/// - all digits (`1008292230`): no prefix;
+/// - upper-case letters and digits, 4 to 34 of them with a digit among them,
+///   or exactly six (`ZFA04Y`, `VAAOXJ`, an IBAN): no prefix.
+///
+/// Letters without a separator are never a prefix: in `ZFA04Y` they are part
+/// of the serial.
 fn id_shape(s: &str) -> Option<Shape> {
-    if s.len() > 64
-        || !s
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == ':')
+    let id = |prefix: &str| {
+        Some(Shape::Id {
+            prefix: prefix.to_string(),
+        })
+    };
+    if s.is_empty() || s.len() > 64 {
+        return None;
+    }
+    if let Some(rest) = s.strip_prefix('#') {
+        let letters = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let serial = &rest[letters..];
+        return (!serial.is_empty() && serial.chars().all(|c| c.is_ascii_digit())).then(|| Shape::Id {
+            prefix: s[..=letters].to_string(),
+        });
+    }
+    if s.chars().all(|c| c.is_ascii_digit()) {
+        return id("");
+    }
+    let upper = s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if upper && (s.len() == 6 || ((4..=34).contains(&s.len()) && s.chars().any(|c| c.is_ascii_digit()))) {
+        return id("");
+    }
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == ':')
     {
         return None;
     }
@@ -260,9 +380,16 @@ fn id_shape(s: &str) -> Option<Shape> {
     }
     // An id carries a serial part; `in_progress` is a word, not an id.
     let first_digit = s[sep..].find(|c: char| c.is_ascii_digit())? + sep;
-    Some(Shape::Id {
-        prefix: s[..first_digit].to_string(),
-    })
+    id(&s[..first_digit])
+}
+
+/// A shorter identifier prefix, up to and including its first separator
+/// (`ct_` of `ct_ab`), for when prefixes up to the first digit are too many.
+pub fn kind_prefix(prefix: &str) -> &str {
+    match prefix.find(['-', '_', ':']) {
+        Some(i) => &prefix[..=i],
+        None => prefix,
+    }
 }
 
 /// The `like` pattern a structural key stands for, if it can be written as one.
@@ -292,11 +419,26 @@ pub fn pattern(shape: &Shape, dirs_kept: usize) -> Option<Vec<PatternPart>> {
             }
             Some(vec![Literal(prefix), Wildcard])
         }
+        Shape::Id { prefix } if prefix.is_empty() => Some(vec![Wildcard]),
         Shape::Id { prefix } => Some(vec![Literal(prefix.clone()), Wildcard]),
         // Dates keep their month only at the deepest setting: tomorrow's calls
         // rarely share today's month for long.
         Shape::Date { month } if dirs_kept >= 3 => Some(vec![Literal(format!("{month}-")), Wildcard]),
         Shape::Date { month } => Some(vec![Literal(format!("{}-", &month[..4])), Wildcard]),
+        _ => None,
+    }
+}
+
+/// The identifier pattern of `shape` with its prefix cut to the first
+/// separator: the fallback when full prefixes are too many to list.
+pub fn kind_pattern(shape: &Shape) -> Option<Vec<PatternPart>> {
+    match shape {
+        Shape::Id { prefix } => pattern(
+            &Shape::Id {
+                prefix: kind_prefix(prefix).to_string(),
+            },
+            0,
+        ),
         _ => None,
     }
 }
@@ -412,6 +554,80 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn identifiers_come_in_four_forms() {
+        let id = |prefix: &str| Shape::Id {
+            prefix: prefix.into(),
+        };
+        assert_eq!(string_shape("#W2378156"), id("#W"));
+        assert_eq!(string_shape("1008292230"), id(""));
+        assert_eq!(
+            string_shape("ZFA04Y"),
+            id(""),
+            "six upper-case letters and digits"
+        );
+        assert_eq!(string_shape("VAAOXJ"), id(""));
+        assert_eq!(string_shape("GB29NWBK60161331926819"), id(""), "an IBAN");
+        assert_eq!(string_shape("credit_card_7815826"), id("credit_card_"));
+        assert_eq!(
+            string_shape("INBOX"),
+            Shape::Text,
+            "an upper-case word is not an id"
+        );
+        assert_eq!(string_shape("#general"), Shape::Text, "a channel is not an id");
+        assert_eq!(kind_prefix("ct_ab"), "ct_");
+        assert_eq!(kind_prefix("#W"), "#W");
+        assert_eq!(pattern(&id(""), 0), Some(vec![PatternPart::Wildcard]));
+        assert_eq!(kind_pattern(&id("cust_XP")), pattern(&id("cust_"), 0));
+    }
+
+    #[test]
+    fn sets_are_shaped_by_their_elements_and_keyed_as_the_mapping_keys_them() {
+        let (shape, secret) = classify(&serde_json::json!(["a@x.com", "b@y.com", "c@x.com"]), false);
+        assert!(!secret);
+        assert_eq!(
+            shape,
+            Shape::Set(vec![
+                Shape::Email {
+                    domain: "x.com".into()
+                },
+                Shape::Email {
+                    domain: "y.com".into()
+                }
+            ])
+        );
+        let secret_set = serde_json::json!(["x", "ghp_0123456789abcdefghijABCDEFGHIJ012345"]);
+        assert_eq!(classify(&secret_set, false), (Shape::Secret, true));
+        assert_eq!(ElementKind::Email.key("a@x.com"), "x.com");
+        assert_eq!(
+            ElementKind::Email.key("a@evil.com,b@x.com"),
+            "",
+            "not an address: no key"
+        );
+        assert_eq!(ElementKind::Email.key("https://x.com/a"), "");
+        assert_eq!(
+            ElementKind::Url.key("https://h.acme.com/v1/x?token=1"),
+            "https://h.acme.com"
+        );
+        assert_eq!(ElementKind::Url.key("https://good.com@evil.com/x"), "");
+        assert_eq!(ElementKind::Id.key("#W2378156"), "#W*");
+        assert_eq!(ElementKind::Id.key("1008292230"), "*");
+        assert_eq!(ElementKind::Id.key("../../etc/passwd"), "");
+        for (kind, value) in [
+            (ElementKind::Email, "ann@acme.com"),
+            (ElementKind::Url, "https://api.acme.com/v1/x"),
+            (ElementKind::Id, "cust_XP0042"),
+        ] {
+            let drafted = kind.key_of(&classify(&Value::from(value), true).0);
+            assert_eq!(
+                drafted,
+                Some(kind.key(value)),
+                "drafting and the mapping agree on {value}"
+            );
+            assert_eq!(ElementKind::from_attribute(kind.attribute()), Some(kind));
         }
     }
 

@@ -67,6 +67,9 @@ pub struct Thresholds {
     pub floor_at_zero: bool,
     /// Most rules per (agent, tool) before argument combinations are merged.
     pub max_clusters: usize,
+    /// An argument bound to the session keeps the condition its values alone
+    /// would have had (`tight`); otherwise the binding replaces it.
+    pub bound_keeps_values: bool,
 }
 
 impl Preset {
@@ -83,6 +86,7 @@ impl Preset {
                 numeric_headroom: 0.0,
                 floor_at_zero: false,
                 max_clusters: 4,
+                bound_keeps_values: true,
             },
             Preset::Balanced => Thresholds {
                 max_literals: 24,
@@ -94,6 +98,7 @@ impl Preset {
                 numeric_headroom: 0.5,
                 floor_at_zero: true,
                 max_clusters: 3,
+                bound_keeps_values: false,
             },
             Preset::Loose => Thresholds {
                 max_literals: 12,
@@ -105,6 +110,7 @@ impl Preset {
                 numeric_headroom: 4.0,
                 floor_at_zero: true,
                 max_clusters: 2,
+                bound_keeps_values: false,
             },
         }
     }
@@ -134,10 +140,17 @@ pub struct DraftingConfig {
     /// Days without a matching call after which a generated rule on `main` is
     /// proposed for removal (service only).
     pub unused_after: u32,
-    /// A rule reviewers turned down is proposed again once the calls behind it
-    /// reach this multiple of what they were when it was turned down.
-    pub repropose_factor: f64,
+    /// Removed: a turned-down rule used to be proposed again once its calls
+    /// reached this multiple. A closed proposal now means "not this rule", so
+    /// the key is refused with an error that says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repropose_factor: Option<serde_yaml::Value>,
 }
+
+/// Why `drafting.repropose_factor` is refused.
+pub const REPROPOSE_FACTOR_REMOVED: &str = "drafting.repropose_factor: this key was removed: a rule \
+     reviewers turned down is no longer proposed again when its calls grow, only as a different rule \
+     (new values or shape) or after `/shadowdraft redraft`; delete the key";
 
 impl Default for DraftingConfig {
     fn default() -> Self {
@@ -148,14 +161,18 @@ impl Default for DraftingConfig {
             thresholds: None,
             tools: BTreeMap::new(),
             unused_after: 30,
-            repropose_factor: 2.0,
+            repropose_factor: None,
         }
     }
 }
 
 impl DraftingConfig {
-    /// The preset's thresholds with the configured overrides applied.
+    /// The preset's thresholds with the configured overrides applied, or why
+    /// the section is invalid.
     pub fn thresholds(&self) -> Result<Thresholds, String> {
+        if self.repropose_factor.is_some() {
+            return Err(REPROPOSE_FACTOR_REMOVED.into());
+        }
         let t = self.merged_thresholds()?;
         let cap = super::summary::EXACT_VALUES;
         for (key, value) in [
@@ -227,5 +244,13 @@ mod tests {
         assert!(c.thresholds().unwrap_err().contains("max_literal"));
         let c: DraftingConfig = serde_yaml::from_str("thresholds: {max_literals: 500}").unwrap();
         assert!(c.thresholds().unwrap_err().contains("at most 32"));
+    }
+
+    #[test]
+    fn the_removed_repropose_factor_is_refused_with_its_reason() {
+        let c: DraftingConfig = serde_yaml::from_str("repropose_factor: 2").unwrap();
+        let e = c.thresholds().unwrap_err();
+        assert!(e.starts_with("drafting.repropose_factor"), "{e}");
+        assert!(e.contains("/shadowdraft redraft"), "{e}");
     }
 }

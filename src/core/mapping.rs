@@ -1,18 +1,34 @@
 //! The request mapping (DESIGN §2), the one definition every path uses:
 //! principal `Agent::"<agent>"`, action `Action::"<tool>"`, resource
-//! `McpServer::"<server>"`, context `{input: <args>}` typed by the schema.
+//! `McpServer::"<server>"`, context `{input: <args>}` typed by the schema,
+//! plus, where the schema declares them for the action, `session` (the call's
+//! session attributes) and `derived` (attributes of every element of a set
+//! argument: `context.derived.cc.domains`, since Cedar has no "for all").
 //!
 //! Values are converted here rather than through `Context::from_json_value`,
 //! which costs ~40 µs per call with a schema and rejects plain JSON numbers for
 //! decimals. A call that does not fit the schema is an error: fail closed.
 
-use super::schema::{Schema, AGENT_TYPE, SERVER_TYPE};
+use super::classify::ElementKind;
+use super::schema::{DerivedAttrs, Schema, AGENT_TYPE, SERVER_TYPE};
 use super::types::{decimal_scaled, decimal_text, ArgType, Attr};
 use cedar_policy::{Context, EntityId, EntityTypeName, EntityUid, Request, RestrictedExpression};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::LazyLock;
+
+/// The context attribute holding the call's arguments.
+pub const INPUT: &str = "input";
+/// The context attribute holding the call's session (DESIGN §1).
+pub const SESSION: &str = "session";
+/// The context attribute holding what the mapping derives from set arguments.
+pub const DERIVED: &str = "derived";
+/// The first segment of a session attribute's path where paths name what a
+/// call carries (summaries, the paths a rule reads): argument paths start
+/// with an argument name, which is never empty, so `["", "user"]` is
+/// `context.session.user` and cannot be mistaken for an argument.
+pub const SESSION_ROOT: &str = "";
 
 static AGENT: LazyLock<EntityTypeName> =
     LazyLock::new(|| EntityTypeName::from_str(AGENT_TYPE).expect("valid"));
@@ -38,6 +54,10 @@ pub enum MappingError {
     MissingArgument(String),
     #[error("argument `{0}` is outside the range Cedar can represent")]
     OutOfRange(String),
+    #[error(
+        "the schema declares `context.derived.{0}`, which is not an attribute the request mapping derives"
+    )]
+    UnknownDerived(String),
 }
 
 /// `Agent::"<id>"`.
@@ -131,20 +151,82 @@ fn record(
     RestrictedExpression::new_record(fields).map_err(|_| MappingError::UnknownArgument(path.to_string()))
 }
 
-/// The Cedar request for a call, typed by `schema`.
+/// The session as the schema declares it: attributes it does not declare are
+/// left out (no policy can read them under strict validation), a declared one
+/// of the wrong type does not fit.
+fn session_record(
+    session: &Map<String, Value>,
+    declared: &BTreeMap<String, Attr>,
+) -> Result<RestrictedExpression, MappingError> {
+    let mut fields = Vec::with_capacity(session.len());
+    for (name, value) in session {
+        if let Some(attr) = declared.get(name) {
+            fields.push((
+                name.clone(),
+                convert(&format!("{SESSION}.{name}"), value, &attr.ty)?,
+            ));
+        }
+    }
+    for (name, attr) in declared {
+        if attr.required && !session.contains_key(name) {
+            return Err(MappingError::MissingArgument(format!("{SESSION}.{name}")));
+        }
+    }
+    RestrictedExpression::new_record(fields).map_err(|_| MappingError::UnknownArgument(SESSION.to_string()))
+}
+
+/// `context.derived`: for each declared set argument present in the call, the
+/// set of each element's key, per declared kind (`classify::ElementKind`).
+fn derived_record(
+    args: &Map<String, Value>,
+    declared: &DerivedAttrs,
+) -> Result<RestrictedExpression, MappingError> {
+    let mut fields = Vec::new();
+    for (arg, attributes) in declared {
+        let Some(Value::Array(items)) = args.get(arg) else {
+            continue;
+        };
+        let mut kinds = Vec::with_capacity(attributes.len());
+        for attribute in attributes {
+            let kind = ElementKind::from_attribute(attribute)
+                .ok_or_else(|| MappingError::UnknownDerived(format!("{arg}.{attribute}")))?;
+            let keys: std::collections::BTreeSet<String> = items
+                .iter()
+                .map(|item| item.as_str().map(|s| kind.key(s)).unwrap_or_default())
+                .collect();
+            kinds.push((
+                attribute.clone(),
+                RestrictedExpression::new_set(keys.into_iter().map(RestrictedExpression::new_string)),
+            ));
+        }
+        let record =
+            RestrictedExpression::new_record(kinds).map_err(|_| MappingError::UnknownDerived(arg.clone()))?;
+        fields.push((arg.clone(), record));
+    }
+    RestrictedExpression::new_record(fields).map_err(|_| MappingError::UnknownDerived(String::new()))
+}
+
+/// The Cedar request for a call, typed by `schema`. `session` is the call's
+/// session (DESIGN §1), used when the schema declares `context.session`.
 pub fn request(
     agent: &str,
     tool: &str,
     server: &str,
     args: &Map<String, Value>,
+    session: Option<&Map<String, Value>>,
     schema: &Schema,
 ) -> Result<Request, MappingError> {
     let attrs = schema
         .tool(tool)
         .ok_or_else(|| MappingError::UnknownTool(tool.to_string()))?;
-    let input = record("", args, attrs)?;
-    let context = Context::from_pairs([("input".to_string(), input)])
-        .map_err(|_| MappingError::OutOfRange("input".to_string()))?;
+    let mut pairs = vec![(INPUT.to_string(), record("", args, attrs)?)];
+    if let (Some(declared), Some(session)) = (schema.session(tool), session) {
+        pairs.push((SESSION.to_string(), session_record(session, declared)?));
+    }
+    if let Some(declared) = schema.derived(tool) {
+        pairs.push((DERIVED.to_string(), derived_record(args, declared)?));
+    }
+    let context = Context::from_pairs(pairs).map_err(|_| MappingError::OutOfRange(INPUT.to_string()))?;
     Request::new(
         agent_uid(agent),
         action_uid(tool),
@@ -265,12 +347,99 @@ mod tests {
             "pay",
             "stripe",
             &args(json!({"amount": 5, "to": "x", "meta": {"n": 2}, "tags": null})),
+            None,
             &s,
         );
         let r = r.unwrap();
         assert_eq!(r.principal().unwrap().to_string(), r#"Agent::"a""#);
         assert_eq!(r.action().unwrap().to_string(), r#"Action::"pay""#);
         assert_eq!(r.resource().unwrap().to_string(), r#"McpServer::"stripe""#);
+    }
+
+    /// A tool whose context declares a session and element keys of `cc`.
+    fn with_context() -> Schema {
+        Schema::parse(
+            r#"entity Agent; entity McpServer;
+            action "send" appliesTo { principal: [Agent], resource: [McpServer],
+              context: { input: { "user_id"?: String, "cc"?: Set<String> },
+                "session"?: { "user"?: String, "tier"?: Long },
+                derived: { "cc"?: { domains: Set<String> } } } };"#,
+        )
+        .unwrap()
+    }
+
+    fn decide(schema: &Schema, args: Value, session: Option<Value>) -> Result<bool, MappingError> {
+        let set: cedar_policy::PolicySet = r#"permit (principal, action, resource) when {
+              context has session && context.session has user &&
+              context.input.user_id == context.session.user &&
+              (if context.input has cc
+               then context.derived has cc && ["acme.com"].containsAll(context.derived.cc.domains)
+               else true) };"#
+            .parse()
+            .unwrap();
+        let session = session.map(|s| s.as_object().unwrap().clone());
+        let r = request(
+            "a",
+            "send",
+            "s",
+            &args.as_object().unwrap().clone(),
+            session.as_ref(),
+            schema,
+        )?;
+        Ok(crate::core::replay::authorize(&set, &r).allowed)
+    }
+
+    #[test]
+    fn the_session_and_element_keys_reach_the_context() {
+        let s = with_context();
+        let me = json!({"user": "u-1", "conversation": "c-9"});
+        assert_eq!(decide(&s, json!({"user_id": "u-1"}), Some(me.clone())), Ok(true));
+        assert_eq!(
+            decide(&s, json!({"user_id": "u-2"}), Some(me.clone())),
+            Ok(false),
+            "another user's id"
+        );
+        assert_eq!(
+            decide(&s, json!({"user_id": "u-1"}), None),
+            Ok(false),
+            "no session"
+        );
+        let cc = |cc: Value| json!({"user_id": "u-1", "cc": cc});
+        assert_eq!(
+            decide(&s, cc(json!(["a@acme.com", "b@acme.com"])), Some(me.clone())),
+            Ok(true)
+        );
+        assert_eq!(decide(&s, cc(json!([])), Some(me.clone())), Ok(true));
+        for hostile in [
+            json!(["a@acme.com", "x@gmail.com"]),
+            json!(["x@gmail.com,a@acme.com"]),
+            json!(["acme.com"]),
+        ] {
+            assert_eq!(
+                decide(&s, cc(hostile.clone()), Some(me.clone())),
+                Ok(false),
+                "{hostile}"
+            );
+        }
+        let e = decide(&s, json!({"user_id": "u-1"}), Some(json!({"user": 7}))).unwrap_err();
+        assert!(
+            matches!(e, MappingError::WrongType { ref path, .. } if path == "session.user"),
+            "{e}"
+        );
+        let e = decide(&s, json!({"user_id": "u-1"}), Some(json!({"tier": 1.5}))).unwrap_err();
+        assert!(e.to_string().contains("session.tier"), "{e}");
+    }
+
+    #[test]
+    fn a_derived_attribute_the_mapping_does_not_know_fails_closed() {
+        let s = Schema::parse(
+            r#"entity Agent; entity McpServer;
+            action "send" appliesTo { principal: [Agent], resource: [McpServer],
+              context: { input: { "cc"?: Set<String> }, derived: { "cc"?: { sizes: Set<String> } } } };"#,
+        )
+        .unwrap();
+        let e = request("a", "send", "s", &args(json!({"cc": ["a@b.c"]})), None, &s).unwrap_err();
+        assert_eq!(e, MappingError::UnknownDerived("cc.sizes".into()));
     }
 
     #[test]
@@ -281,24 +450,34 @@ mod tests {
             "pay",
             "s",
             &args(json!({"amount": 1.5, "to": "x", "bcc": "y"})),
+            None,
             &s,
         )
         .unwrap_err();
         assert_eq!(e, MappingError::UnknownArgument("bcc".into()));
-        let e = request("a", "pay", "s", &args(json!({"amount": "1", "to": "x"})), &s).unwrap_err();
+        let e = request(
+            "a",
+            "pay",
+            "s",
+            &args(json!({"amount": "1", "to": "x"})),
+            None,
+            &s,
+        )
+        .unwrap_err();
         assert!(
             matches!(e, MappingError::WrongType { ref path, .. } if path == "amount"),
             "{e}"
         );
-        let e = request("a", "pay", "s", &args(json!({"amount": 1})), &s).unwrap_err();
+        let e = request("a", "pay", "s", &args(json!({"amount": 1})), None, &s).unwrap_err();
         assert_eq!(e, MappingError::MissingArgument("to".into()));
-        let e = request("a", "refund", "s", &args(json!({})), &s).unwrap_err();
+        let e = request("a", "refund", "s", &args(json!({})), None, &s).unwrap_err();
         assert_eq!(e, MappingError::UnknownTool("refund".into()));
         let e = request(
             "a",
             "pay",
             "s",
             &args(json!({"amount": 1, "to": "x", "meta": {"n": 1.5}})),
+            None,
             &s,
         )
         .unwrap_err();
@@ -309,7 +488,7 @@ mod tests {
     fn requests_read_back_as_the_calls_they_came_from() {
         let s = schema();
         let call = json!({"amount": 149.99, "to": "ZZ00\"x", "tags": ["b", "a"], "meta": {"n": -2}});
-        let r = request("billing-bot", "pay", "stripe", &args(call.clone()), &s).unwrap();
+        let r = request("billing-bot", "pay", "stripe", &args(call.clone()), None, &s).unwrap();
         let back = call_from_request(&r).unwrap();
         assert_eq!(
             (back.agent.as_str(), back.tool.as_str(), back.server.as_str()),
@@ -324,7 +503,15 @@ mod tests {
         );
         assert_eq!(back.args["meta"], json!({"n": -2}));
         assert_eq!(back.session, None);
-        let again = request(&back.agent, &back.tool, &back.server, &back.args, &s).unwrap();
+        let again = request(
+            &back.agent,
+            &back.tool,
+            &back.server,
+            &back.args,
+            back.session.as_ref(),
+            &s,
+        )
+        .unwrap();
         assert_eq!(
             again.context().unwrap(),
             r.context().unwrap(),

@@ -312,33 +312,39 @@ fn check_args(origin: &Origin, prefix: &str, args: &Map<String, Value>) -> Resul
     Ok(())
 }
 
-/// A session is a flat record of a few short attributes.
-fn check_session(origin: &Origin, session: &Map<String, Value>) -> Result<(), ObservationError> {
+/// What is wrong with a session, as (field, message): a session is a flat
+/// record of a few short attributes. Shared with the node's AuthZEN intake.
+pub fn session_problem(session: &Map<String, Value>) -> Option<(String, String)> {
     if session.len() > MAX_SESSION_ATTRS {
-        return Err(error(
-            origin,
-            "session",
+        return Some((
+            "session".into(),
             format!("more than {MAX_SESSION_ATTRS} attributes"),
         ));
     }
     for (key, value) in session {
         let field = format!("session.{key}");
         if key.is_empty() || key.len() > MAX_ID_BYTES || key.chars().any(char::is_control) {
-            return Err(error(
-                origin,
-                "session",
-                "attribute names must be 1 to 256 printable characters",
+            return Some((
+                "session".into(),
+                "attribute names must be 1 to 256 printable characters".into(),
             ));
         }
         match value {
             Value::String(s) if s.len() > MAX_ID_BYTES => {
-                return Err(error(origin, field, format!("longer than {MAX_ID_BYTES} bytes")))
+                return Some((field, format!("longer than {MAX_ID_BYTES} bytes")))
             }
             Value::String(_) | Value::Number(_) | Value::Bool(_) => {}
-            _ => return Err(error(origin, field, "must be a string, a number or a boolean")),
+            _ => return Some((field, "must be a string, a number or a boolean".into())),
         }
     }
-    Ok(())
+    None
+}
+
+fn check_session(origin: &Origin, session: &Map<String, Value>) -> Result<(), ObservationError> {
+    match session_problem(session) {
+        Some((field, message)) => Err(error(origin, field, message)),
+        None => Ok(()),
+    }
 }
 
 /// Check a parsed call. Fields in errors are relative to the call; a batch

@@ -442,8 +442,14 @@ impl<'a> Frame<'a> {
     /// enforcement decides: the confirmation every counterexample must pass.
     pub fn allows(&self, side: Side, rules: Option<&[usize]>, extra: &[Policy], call: &Call) -> bool {
         let repo = self.sides.repo(side);
-        let Ok(request) = mapping::request(&call.agent, &call.tool, &call.server, &call.args, &repo.schema)
-        else {
+        let Ok(request) = mapping::request(
+            &call.agent,
+            &call.tool,
+            &call.server,
+            &call.args,
+            call.session.as_ref(),
+            &repo.schema,
+        ) else {
             return false;
         };
         let mut set = match rules {
@@ -1145,11 +1151,11 @@ mod tests {
         use crate::core::mapping::request;
         let schema = Schema::parse(SCHEMA).unwrap();
         let args = json!({"amount": 7, "to": "q\"z"}).as_object().unwrap().clone();
-        let r = request("a", "pay", "bank", &args, &schema).unwrap();
+        let r = request("a", "pay", "bank", &args, None, &schema).unwrap();
         let other = json!({"amount": 8, "to": "q\"z"}).as_object().unwrap().clone();
-        let other = request("a", "pay", "bank", &other, &schema).unwrap();
+        let other = request("a", "pay", "bank", &other, None, &schema).unwrap();
         let elsewhere = json!({"amount": 8}).as_object().unwrap().clone();
-        let elsewhere = request("a", "pay", "bank", &elsewhere, &schema).unwrap();
+        let elsewhere = request("a", "pay", "bank", &elsewhere, None, &schema).unwrap();
         for (how, other_allowed) in [(Blocking::Same, true), (Blocking::Overlapping, false)] {
             let mut set = PolicySet::new();
             set.add(r#"permit (principal, action, resource);"#.parse().unwrap())

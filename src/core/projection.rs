@@ -7,7 +7,7 @@
 //! free-text variants into one request; that is what keeps replay of a fleet
 //! fast without skipping a single decision.
 
-use super::summary::{ShapeKey, Slice};
+use super::summary::{self, ShapeKey, Slice};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -46,6 +46,8 @@ pub fn group(slice: &Slice, shapes: &[&ShapeKey], read: Option<&[Vec<String>]>) 
             })
         })
         .collect();
+    // Bindings matter only to rules that read the session.
+    let session_read = read.is_none_or(|paths| paths.iter().any(|p| summary::is_session_path(p)));
     let mut groups: HashMap<ShapeKey, Vec<usize>> = HashMap::new();
     let mut order: Vec<ShapeKey> = Vec::new();
     for (i, key) in shapes.iter().enumerate() {
@@ -63,6 +65,11 @@ pub fn group(slice: &Slice, shapes: &[&ShapeKey], read: Option<&[Vec<String>]>) 
                     }
                 })
                 .collect(),
+            bound: if session_read {
+                key.bound.clone()
+            } else {
+                Vec::new()
+            },
         };
         groups
             .entry(projected.clone())

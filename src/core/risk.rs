@@ -266,6 +266,55 @@ const DESTINATION_WORDS: &[&str] = &[
     "topic",
 ];
 
+/// Words of argument names that say what a lookup is for: a query, or the
+/// names of things (people, places, products) to find.
+const LOOKUP_WORDS: &[&str] = &[
+    "query",
+    "q",
+    "search",
+    "keyword",
+    "keywords",
+    "term",
+    "terms",
+    "name",
+    "names",
+    "title",
+    "titles",
+    "city",
+    "cities",
+    "country",
+    "countries",
+    "place",
+    "places",
+    "location",
+    "locations",
+    "product",
+    "products",
+    "hotel",
+    "hotels",
+    "restaurant",
+    "restaurants",
+    "company",
+    "companies",
+    "cuisine",
+];
+
+/// Whether an argument name says it is what a lookup looks for.
+pub fn is_lookup_name(name: &str) -> bool {
+    words(name).iter().any(|w| LOOKUP_WORDS.contains(&w.as_str()))
+}
+
+/// Words of argument names that locate something on another system.
+const REMOTE_WORDS: &[&str] = &[
+    "url", "uri", "urls", "endpoint", "webhook", "host", "hostname", "domain", "link", "callback",
+];
+
+/// Whether an argument name says it locates something on another system: on
+/// a tool that reaches the outside world, where it reads from or sends to.
+pub fn is_remote_locator_name(name: &str) -> bool {
+    words(name).iter().any(|w| REMOTE_WORDS.contains(&w.as_str()))
+}
+
 /// Whether an argument name says where the call sends, writes or pays.
 pub fn is_destination_name(name: &str) -> bool {
     words(name)

@@ -14,11 +14,19 @@ pub const AGENT_TYPE: &str = "Agent";
 /// Entity type of resources: the MCP servers / toolsets.
 pub const SERVER_TYPE: &str = "McpServer";
 
+/// Per set argument, the names of the attributes declared under
+/// `context.derived.<arg>` (`domains`, `origins`, `id_patterns`).
+pub type DerivedAttrs = BTreeMap<String, Vec<String>>;
+
 /// The typed argument record of each tool, plus the full schema it came from.
 #[derive(Debug, Clone)]
 pub struct Schema {
     json: Value,
     tools: BTreeMap<String, BTreeMap<String, Attr>>,
+    /// `context.session`, for the actions that declare it.
+    sessions: BTreeMap<String, BTreeMap<String, Attr>>,
+    /// `context.derived`, for the actions that declare it.
+    derived: BTreeMap<String, DerivedAttrs>,
 }
 
 /// A schema that does not parse or is not a valid Cedar schema.
@@ -41,6 +49,8 @@ impl Default for Schema {
         Schema {
             json,
             tools: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            derived: BTreeMap::new(),
         }
     }
 }
@@ -69,6 +79,8 @@ impl Schema {
         let mut schema = Schema {
             json,
             tools: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            derived: BTreeMap::new(),
         };
         schema.reindex();
         schema.to_cedar()?;
@@ -80,23 +92,137 @@ impl Schema {
     }
 
     fn reindex(&mut self) {
-        self.tools = self
-            .actions()
-            .map(|actions| {
-                actions
-                    .iter()
-                    .filter_map(|(name, action)| {
-                        let input = &action["appliesTo"]["context"]["attributes"]["input"];
-                        record_from_json(input).map(|attrs| (name.clone(), attrs))
+        let context_attr = |name: &str| {
+            let name = name.to_string();
+            move |(tool, action): (&String, &Value)| {
+                let attr = &action["appliesTo"]["context"]["attributes"][&name];
+                record_from_json(attr).map(|attrs| (tool.clone(), attrs))
+            }
+        };
+        let actions: Vec<(&String, &Value)> = self.actions().into_iter().flatten().collect();
+        let tools = actions
+            .iter()
+            .copied()
+            .filter_map(context_attr("input"))
+            .collect();
+        let sessions = actions
+            .iter()
+            .copied()
+            .filter_map(context_attr("session"))
+            .collect();
+        let derived = actions
+            .iter()
+            .copied()
+            .filter_map(context_attr("derived"))
+            .map(|(tool, args)| {
+                let attrs = args
+                    .into_iter()
+                    .map(|(arg, attr)| {
+                        let names = match attr.ty {
+                            ArgType::Record(kinds) => kinds.into_keys().collect(),
+                            _ => vec![String::new()],
+                        };
+                        (arg, names)
                     })
-                    .collect()
+                    .collect();
+                (tool, attrs)
             })
-            .unwrap_or_default();
+            .collect();
+        self.tools = tools;
+        self.sessions = sessions;
+        self.derived = derived;
     }
 
     /// The typed arguments of `tool`, if the schema declares them.
     pub fn tool(&self, tool: &str) -> Option<&BTreeMap<String, Attr>> {
         self.tools.get(tool)
+    }
+
+    /// The session attributes `tool`'s context declares (`context.session`).
+    pub fn session(&self, tool: &str) -> Option<&BTreeMap<String, Attr>> {
+        self.sessions.get(tool)
+    }
+
+    /// The derived attributes `tool`'s context declares (`context.derived`).
+    pub fn derived(&self, tool: &str) -> Option<&DerivedAttrs> {
+        self.derived.get(tool)
+    }
+
+    /// The record attribute `name` of `tool`'s context, created (optional or
+    /// not) if missing; `None` when the context is a human's common type.
+    fn context_record(&mut self, tool: &str, name: &str, required: bool) -> Option<&mut Value> {
+        if !self.actions().is_some_and(|a| a.contains_key(tool)) {
+            return None;
+        }
+        let context = &mut self.json[""]["actions"][tool]["appliesTo"]["context"];
+        if context.get("type").and_then(Value::as_str) != Some("Record") {
+            return None;
+        }
+        if !context["attributes"].is_object() {
+            context["attributes"] = json!({});
+        }
+        let record = context["attributes"]
+            .as_object_mut()
+            .expect("attributes is an object")
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                let mut v = json!({"type": "Record", "attributes": {}});
+                if !required {
+                    v["required"] = json!(false);
+                }
+                v
+            });
+        (record.get("type").and_then(Value::as_str) == Some("Record")).then_some(record)
+    }
+
+    /// Declare `context.session` of `tool` (the action must exist): new
+    /// attributes are added, existing ones kept; disagreements are returned.
+    pub fn add_session(&mut self, tool: &str, attrs: &BTreeMap<String, Attr>) -> Vec<TypeConflict> {
+        let mut conflicts = Vec::new();
+        if let Some(record) = self.context_record(tool, "session", false) {
+            merge_record(
+                tool,
+                &mut vec!["session".to_string()],
+                record,
+                attrs,
+                &mut conflicts,
+            );
+        }
+        self.reindex();
+        conflicts
+    }
+
+    /// Declare `context.derived.<arg>.<kind attribute>` (a `Set<String>`) of
+    /// `tool` for each kind; the action must exist.
+    pub fn add_derived(&mut self, tool: &str, arg: &str, kinds: &[super::classify::ElementKind]) {
+        let strings = ArgType::Set(Box::new(ArgType::String));
+        let inner: BTreeMap<String, Attr> = kinds
+            .iter()
+            .map(|k| {
+                let attr = Attr {
+                    ty: strings.clone(),
+                    required: true,
+                };
+                (k.attribute().to_string(), attr)
+            })
+            .collect();
+        let args = BTreeMap::from([(
+            arg.to_string(),
+            Attr {
+                ty: ArgType::Record(inner),
+                required: false,
+            },
+        )]);
+        if let Some(record) = self.context_record(tool, "derived", true) {
+            merge_record(
+                tool,
+                &mut vec!["derived".to_string()],
+                record,
+                &args,
+                &mut Vec::new(),
+            );
+        }
+        self.reindex();
     }
 
     /// Tools with an action in the schema.
@@ -321,6 +447,31 @@ mod tests {
         assert!(pay["amount"].required, "required-ness is kept");
         assert_eq!(pay["amount"].ty, ArgType::Long);
         assert!(!pay["memo"].required);
+    }
+
+    #[test]
+    fn sessions_and_element_keys_are_declared_and_round_trip() {
+        let mut s = Schema::default();
+        s.add_tool("send", &attrs(&[("cc", ArgType::Set(Box::new(ArgType::String)))]));
+        assert!(s
+            .add_session("send", &attrs(&[("user", ArgType::String)]))
+            .is_empty());
+        s.add_derived("send", "cc", &[crate::core::classify::ElementKind::Email]);
+        assert!(s
+            .add_session("nope", &attrs(&[("user", ArgType::String)]))
+            .is_empty());
+        let text = s.render().unwrap();
+        assert!(!text.contains("nope"), "no action is made up: {text}");
+        let again = Schema::parse(&text).unwrap();
+        assert_eq!(again.session("send").unwrap()["user"].ty, ArgType::String);
+        assert!(!again.session("send").unwrap()["user"].required);
+        assert_eq!(again.derived("send").unwrap()["cc"], vec!["domains".to_string()]);
+        assert_eq!(again.render().unwrap(), text);
+        // A session attribute's type is never changed.
+        let mut again = again;
+        let conflicts = again.add_session("send", &attrs(&[("user", ArgType::Long)]));
+        assert_eq!(conflicts.len(), 1);
+        assert_eq!(conflicts[0].path, vec!["session".to_string(), "user".to_string()]);
     }
 
     #[test]

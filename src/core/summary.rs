@@ -7,7 +7,8 @@
 //! the server plus one value-or-key per argument, so a million calls whose free
 //! text differs collapse into the few shapes a reviewer cares about.
 
-use super::classify::{self, Shape};
+use super::classify::{self, ElementKind, Shape};
+use super::mapping::SESSION_ROOT;
 use super::observation::{Call, ShadowDecision};
 use super::secrets;
 use super::types::Inferred;
@@ -55,6 +56,9 @@ impl Hasher for FastHasher {
     }
 }
 
+/// The arguments and the session (if any) of one call standing for a shape.
+pub type RepresentativeCall = (Map<String, Value>, Option<Map<String, Value>>);
+
 /// HashMap with [`FastHasher`].
 pub type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
@@ -91,11 +95,16 @@ pub struct Slice {
     pub calls: u64,
 }
 
-/// One distinct call shape: server index and (leaf index, value index) per present argument.
+/// One distinct call shape: server index and (leaf index, value index) per present argument
+/// and session attribute, and which arguments equalled which session attributes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ShapeKey {
     pub server: u32,
     pub cells: Vec<(u32, u32)>,
+    /// (argument leaf, session leaf): the argument's value was the session
+    /// attribute's (for a set, every element was). Sorted.
+    #[serde(default)]
+    pub bound: Vec<(u32, u32)>,
 }
 
 /// What is known about the calls of one shape.
@@ -161,7 +170,8 @@ pub fn latest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     }
 }
 
-/// One argument (a path through nested records) of one (agent, tool).
+/// One argument (a path through nested records) of one (agent, tool), or one
+/// session attribute (path `["", name]`, see `mapping::SESSION_ROOT`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Leaf {
     pub path: Vec<String>,
@@ -310,6 +320,11 @@ fn as_f64(v: &Value) -> f64 {
 }
 
 impl Leaf {
+    /// A session attribute rather than an argument.
+    pub fn is_session(&self) -> bool {
+        is_session_path(&self.path)
+    }
+
     fn new(path: Vec<String>) -> Leaf {
         let secret_name = path.last().is_some_and(|n| secrets::is_secret_name(n));
         Leaf {
@@ -439,6 +454,21 @@ fn absorb(entry: &mut Entry, value: &Value, hash: u64, count: u64) {
     }
 }
 
+/// Whether a leaf path is a session attribute's.
+pub fn is_session_path(path: &[String]) -> bool {
+    path.first().is_some_and(|p| p == SESSION_ROOT)
+}
+
+/// Whether an argument value is the session attribute's: equal, or for a
+/// non-empty set, every element equal.
+fn binds(value: &Value, attribute: &Value) -> bool {
+    match value {
+        Value::String(_) | Value::Number(_) => value == attribute,
+        Value::Array(items) => !items.is_empty() && items.iter().all(|i| i == attribute),
+        _ => false,
+    }
+}
+
 impl Slice {
     fn leaf_id(&mut self, path: &[&str]) -> u32 {
         let mut node = &mut self.trie;
@@ -520,14 +550,58 @@ impl Slice {
         }
     }
 
+    /// (argument leaf, session leaf) for every argument value equal to a
+    /// session attribute. Leaves exist: the call was walked.
+    fn bindings(&self, args: &Map<String, Value>, session: &Map<String, Value>) -> Vec<(u32, u32)> {
+        fn walk<'v>(
+            slice: &Slice,
+            path: &mut Vec<&'v str>,
+            map: &'v Map<String, Value>,
+            session: &[(u32, &Value)],
+            out: &mut Vec<(u32, u32)>,
+        ) {
+            for (name, value) in map {
+                path.push(name);
+                match value {
+                    Value::Object(inner) if !inner.is_empty() => walk(slice, path, inner, session, out),
+                    _ => {
+                        for (attribute, attribute_value) in session {
+                            if binds(value, attribute_value) {
+                                if let Some(leaf) = slice.lookup(path) {
+                                    out.push((leaf, *attribute));
+                                }
+                            }
+                        }
+                    }
+                }
+                path.pop();
+            }
+        }
+        let attributes: Vec<(u32, &Value)> = session
+            .iter()
+            .filter_map(|(name, v)| self.lookup(&[SESSION_ROOT, name]).map(|leaf| (leaf, v)))
+            .collect();
+        let mut out = Vec::new();
+        walk(self, &mut Vec::new(), args, &attributes, &mut out);
+        out.sort_unstable();
+        out
+    }
+
     fn add(&mut self, call: &Call, source: Option<&str>) {
         self.calls = self.calls.saturating_add(call.count);
         let server = self.server_index(&call.server);
         let mut cells = Vec::with_capacity(call.args.len());
         self.walk(&mut Vec::new(), &call.args, call.count, &mut cells);
+        let mut bound = Vec::new();
+        if let Some(session) = call.session.as_ref().filter(|s| !s.is_empty()) {
+            for (name, value) in session {
+                self.add_leaf_value(&[SESSION_ROOT, name], value, call.count, &mut cells);
+            }
+            bound = self.bindings(&call.args, session);
+        }
         cells.sort_unstable();
         // Fold the call straight in: no per-call sets or strings unless kept.
-        let stats = self.shapes.entry(ShapeKey { server, cells }).or_default();
+        let stats = self.shapes.entry(ShapeKey { server, cells, bound }).or_default();
         stats.count = stats.count.saturating_add(call.count);
         stats.first_seen = earliest(stats.first_seen, call.first_seen);
         stats.last_seen = latest(stats.last_seen, call.last_seen);
@@ -620,9 +694,16 @@ impl Slice {
                 .map(|&(l, v)| (leaf_map[l as usize], value_maps[l as usize][v as usize]))
                 .collect();
             cells.sort_unstable();
+            let mut bound: Vec<(u32, u32)> = key
+                .bound
+                .iter()
+                .map(|&(a, s)| (leaf_map[a as usize], leaf_map[s as usize]))
+                .collect();
+            bound.sort_unstable();
             let key = ShapeKey {
                 server: servers[key.server as usize],
                 cells,
+                bound,
             };
             self.shapes.entry(key).or_default().merge(&stats);
         }
@@ -652,19 +733,62 @@ impl Slice {
     /// Concrete argument objects that stand for a shape: one call, or for
     /// summarised numbers, the call with every smallest and every largest value.
     pub fn representatives(&self, key: &ShapeKey) -> Vec<Map<String, Value>> {
+        self.representative_calls(key)
+            .into_iter()
+            .map(|(args, _)| args)
+            .collect()
+    }
+
+    /// Like [`Slice::representatives`], with the session each call carried.
+    /// A session attribute an argument was bound to takes the argument's
+    /// value, so the representative keeps the binding.
+    pub fn representative_calls(&self, key: &ShapeKey) -> Vec<RepresentativeCall> {
         let build = |high: bool| {
             let mut args = Map::new();
-            for (leaf, value) in &key.cells {
-                let leaf = &self.leaves[*leaf as usize];
+            let mut session = Map::new();
+            let mut values: HashMap<u32, &Value> = HashMap::default();
+            for (leaf_id, value) in &key.cells {
+                let leaf = &self.leaves[*leaf_id as usize];
                 let entry = &leaf.table.entries()[*value as usize];
                 let v = if high {
                     entry.high.as_ref().unwrap_or(&entry.value)
                 } else {
                     &entry.value
                 };
-                insert_path(&mut args, &leaf.path, v.clone());
+                values.insert(*leaf_id, v);
+                if leaf.is_session() {
+                    session.insert(leaf.path[1].clone(), v.clone());
+                } else {
+                    insert_path(&mut args, &leaf.path, v.clone());
+                }
             }
-            args
+            // Summarised leaves keep representatives chosen apart: make every
+            // argument bound to one attribute agree with it, as the calls did.
+            let mut agreed: HashMap<u32, Value> = HashMap::default();
+            for (argument, attribute) in &key.bound {
+                let Some(value) = values.get(argument) else {
+                    continue;
+                };
+                let leaf = &self.leaves[*argument as usize];
+                match agreed.get(attribute) {
+                    None => {
+                        let scalar = match value {
+                            Value::Array(items) => items.first().cloned().unwrap_or(Value::Null),
+                            other => (*other).clone(),
+                        };
+                        session.insert(self.leaves[*attribute as usize].path[1].clone(), scalar.clone());
+                        agreed.insert(*attribute, scalar);
+                    }
+                    Some(scalar) => {
+                        let same = match value {
+                            Value::Array(items) => Value::Array(vec![scalar.clone(); items.len()]),
+                            _ => scalar.clone(),
+                        };
+                        insert_path(&mut args, &leaf.path, same);
+                    }
+                }
+            }
+            (args, (!session.is_empty()).then_some(session))
         };
         let ranged = key.cells.iter().any(|(leaf, value)| {
             self.leaves[*leaf as usize].table.entries()[*value as usize]
@@ -681,13 +805,24 @@ impl Slice {
     /// The merged type of each top-level argument.
     pub fn arg_types(&self) -> BTreeMap<String, Inferred> {
         let mut root = Inferred::Record(BTreeMap::new());
-        for leaf in &self.leaves {
+        for leaf in self.leaves.iter().filter(|l| !l.is_session()) {
             insert_type(&mut root, &leaf.path, &leaf.ty);
         }
         match root {
             Inferred::Record(fields) => fields,
             _ => BTreeMap::new(),
         }
+    }
+}
+
+impl Slice {
+    /// The type of each session attribute the calls carried.
+    pub fn session_types(&self) -> BTreeMap<String, Inferred> {
+        self.leaves
+            .iter()
+            .filter(|l| l.is_session())
+            .map(|l| (l.path[1].clone(), l.ty.clone()))
+            .collect()
     }
 }
 
@@ -810,10 +945,63 @@ impl Summary {
 
     /// The merged argument types of each tool across all agents.
     pub fn tool_types(&self) -> BTreeMap<String, BTreeMap<String, Inferred>> {
+        self.merged_types(Slice::arg_types)
+    }
+
+    /// The merged session attribute types of each tool whose calls carried a session.
+    pub fn session_types(&self) -> BTreeMap<String, BTreeMap<String, Inferred>> {
+        let mut out = self.merged_types(Slice::session_types);
+        out.retain(|_, attrs| !attrs.is_empty());
+        out
+    }
+
+    /// Per tool, the top-level set arguments every observed element of which
+    /// is of one kind (e-mail, URL, identifier), across all agents: the
+    /// arguments a rule may constrain element by element.
+    pub fn element_kinds(&self) -> BTreeMap<String, BTreeMap<String, ElementKind>> {
+        let mut seen: BTreeMap<(String, String), Option<ElementKind>> = BTreeMap::new();
+        for (_, tool, slice) in self.slices() {
+            for leaf in &slice.leaves {
+                let [name] = leaf.path.as_slice() else {
+                    continue;
+                };
+                if !matches!(&leaf.ty, Inferred::Set(e) if **e == Inferred::String) {
+                    continue;
+                }
+                for entry in leaf.table.entries() {
+                    let kinds: Vec<Option<ElementKind>> = match &entry.shape {
+                        Shape::Set(elements) => elements.iter().map(ElementKind::of).collect(),
+                        _ => vec![None],
+                    };
+                    for kind in kinds {
+                        seen.entry((tool.to_string(), name.clone()))
+                            .and_modify(|have| {
+                                if *have != kind {
+                                    *have = None
+                                }
+                            })
+                            .or_insert(kind);
+                    }
+                }
+            }
+        }
+        let mut out: BTreeMap<String, BTreeMap<String, ElementKind>> = BTreeMap::new();
+        for ((tool, arg), kind) in seen {
+            if let Some(kind) = kind {
+                out.entry(tool).or_default().insert(arg, kind);
+            }
+        }
+        out
+    }
+
+    fn merged_types(
+        &self,
+        types: impl Fn(&Slice) -> BTreeMap<String, Inferred>,
+    ) -> BTreeMap<String, BTreeMap<String, Inferred>> {
         let mut out: BTreeMap<String, BTreeMap<String, Inferred>> = BTreeMap::new();
         for (_, tool, slice) in self.slices() {
             let entry = out.entry(tool.to_string()).or_default();
-            for (name, ty) in slice.arg_types() {
+            for (name, ty) in types(slice) {
                 let merged = entry.get(&name).map_or_else(|| ty.clone(), |t| t.merge(&ty));
                 entry.insert(name, merged);
             }
@@ -903,6 +1091,58 @@ mod tests {
         // Ignoring the tool forgets both.
         assert_eq!(a.remove_tool("a", "t"), Some(1));
         assert!(a.without_args["a"].is_empty());
+    }
+
+    #[test]
+    fn bindings_to_the_session_survive_summarising_and_merging() {
+        let with_session = |i: usize| {
+            let mut c = call(
+                "a",
+                json!({"user_id": format!("u_{i:04}"), "ids": [format!("u_{i:04}")], "q": "x"}),
+            );
+            c.session = Some(
+                json!({"user": format!("u_{i:04}"), "conversation": format!("c-{i}")})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            );
+            c
+        };
+        let (mut one, mut other) = (Summary::default(), Summary::default());
+        for i in 0..60 {
+            // Past 32 values the user ids are summarised; the bindings stay.
+            if i % 2 == 0 { &mut one } else { &mut other }.add(&with_session(i), None);
+        }
+        one.merge(other);
+        let (_, _, slice) = one.slices()[0];
+        assert!(!slice
+            .leaves
+            .iter()
+            .find(|l| l.path == ["user_id"])
+            .unwrap()
+            .table
+            .is_exact());
+        assert_eq!(slice.arg_types().len(), 3, "session attributes are not arguments");
+        assert_eq!(slice.session_types()["user"], Inferred::String);
+        let leaf = |path: &[&str]| slice.leaves.iter().position(|l| l.path == path).unwrap() as u32;
+        let (user_id, ids, user) = (leaf(&["user_id"]), leaf(&["ids"]), leaf(&["", "user"]));
+        for key in slice.shapes.keys() {
+            assert_eq!(key.bound, vec![(user_id, user), (ids, user)], "{key:?}");
+            for (args, session) in slice.representative_calls(key) {
+                let session = session.unwrap();
+                assert_eq!(session["user"], args["user_id"], "the binding holds");
+                assert_eq!(args["ids"][0], session["user"]);
+            }
+        }
+    }
+
+    #[test]
+    fn shape_keys_stored_before_sessions_still_load() {
+        // The store writes structs as sequences (MessagePack): a key written
+        // before `bound` existed ends early.
+        let key: ShapeKey = serde_json::from_str("[0, [[1, 2]]]").unwrap();
+        assert_eq!(key.cells, vec![(1, 2)]);
+        assert!(key.bound.is_empty());
     }
 
     #[test]

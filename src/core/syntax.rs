@@ -108,7 +108,12 @@ pub fn pattern_matches(parts: &[PatternPart], value: &str) -> bool {
 
 /// `context.input.a.b` (bracketed where a name is not an identifier).
 pub fn input_path(path: &[String]) -> String {
-    let mut out = String::from("context.input");
+    context_path("input", path)
+}
+
+/// `context.<root>.a.b`, for `input`, `session` or `derived`.
+pub fn context_path(root: &str, path: &[String]) -> String {
+    let mut out = format!("context.{root}");
     for name in path {
         if is_identifier(name) {
             out.push('.');
@@ -120,6 +125,16 @@ pub fn input_path(path: &[String]) -> String {
         }
     }
     out
+}
+
+/// The test that `context.<root>` has attribute `name`: `context.session has user`.
+pub fn context_has(root: &str, name: &str) -> String {
+    let attr = if is_identifier(name) {
+        name.to_string()
+    } else {
+        quote(name)
+    };
+    format!("context.{root} has {attr}")
 }
 
 /// The test that `context.input.<path>` is present, safe for strict validation.

@@ -4,6 +4,7 @@
 //! Cedar's own parser costs a few hundred microseconds per rule, and a fleet
 //! has thousands of rules; these questions need tokens, not a syntax tree.
 
+use super::mapping::SESSION_ROOT;
 use sha2::{Digest, Sha256};
 
 /// One token of Cedar source; whitespace and comments are dropped.
@@ -101,9 +102,12 @@ fn string_value(literal: &str) -> String {
     inner.replace("\\\"", "\"").replace("\\\\", "\\")
 }
 
-/// The `context.input` paths a policy reads as values. `has` tests are not
+/// The `context.input` paths a policy reads as values, and the session
+/// attributes it reads (as `["", name]`, see `mapping::SESSION_ROOT`); a read
+/// of `context.derived.<arg>…` is a read of the argument. `has` tests are not
 /// reads (presence is part of every call shape). `None` when the policy uses
-/// `context` or `context.input` as a whole, so every value matters.
+/// `context`, `context.input`, `context.session` or `context.derived` as a
+/// whole, so every value matters.
 pub fn read_paths(policy_source: &str) -> Option<Vec<Vec<String>>> {
     let tokens = tokenize(policy_source);
     let mut paths = Vec::new();
@@ -115,15 +119,16 @@ pub fn read_paths(policy_source: &str) -> Option<Vec<Vec<String>>> {
             i += 1;
             continue;
         }
-        // `context` must be followed by `.input` (or `has …`, or another attribute).
-        match (tokens.get(i + 1), tokens.get(i + 2)) {
-            (Some(Token::Punct(".")), Some(Token::Ident("input"))) => {}
+        // `context` must be followed by `.input`, `.session` or `.derived`
+        // (or `has …`, or another attribute, which the mapping never sets).
+        let root = match (tokens.get(i + 1), tokens.get(i + 2)) {
+            (Some(Token::Punct(".")), Some(Token::Ident(name @ ("input" | "session" | "derived")))) => *name,
             (Some(Token::Punct(".")), Some(Token::Ident(_))) | (Some(Token::Ident("has")), _) => {
                 i += 2;
                 continue;
             }
             _ => return None,
-        }
+        };
         let mut j = i + 3;
         let mut path = Vec::new();
         loop {
@@ -145,6 +150,12 @@ pub fn read_paths(policy_source: &str) -> Option<Vec<Vec<String>>> {
         if !presence_only {
             if path.is_empty() {
                 return None;
+            }
+            match root {
+                // `context.derived.cc.domains` is read from the argument `cc`.
+                "derived" => path.truncate(1),
+                "session" => path.insert(0, SESSION_ROOT.to_string()),
+                _ => {}
             }
             paths.push(path);
         }
@@ -186,6 +197,24 @@ mod tests {
                 vec!["to".to_string()],
             ]
         );
+    }
+
+    #[test]
+    fn session_and_derived_reads_are_followed() {
+        let p = r#"permit (principal, action, resource) when {
+            context has session && context.session has user &&
+            context.input.user_id == context.session.user &&
+            context.derived has cc && ["a.com"].containsAll(context.derived.cc.domains) };"#;
+        assert_eq!(
+            read_paths(p).unwrap(),
+            vec![
+                vec!["".to_string(), "user".to_string()],
+                vec!["cc".to_string()],
+                vec!["user_id".to_string()],
+            ]
+        );
+        let whole = "permit (principal, action, resource) when { context.session == {} };";
+        assert_eq!(read_paths(whole), None);
     }
 
     #[test]

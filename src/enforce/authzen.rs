@@ -85,6 +85,8 @@ pub struct Query {
     pub tool: String,
     pub server: String,
     pub args: Map<String, Value>,
+    /// `context.session`: the session the call is made in (DESIGN §1).
+    pub session: Option<Map<String, Value>>,
 }
 
 fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, BadRequest> {
@@ -203,7 +205,8 @@ fn resolve(prefix: &str, item: EvaluationBody, defaults: &EvaluationBody) -> Res
         Some(c) => Some(c),
         None => defaults.context.clone(),
     };
-    let args = match context.and_then(|mut c| c.remove("input")) {
+    let mut context = context.unwrap_or_default();
+    let args = match context.remove("input") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(args)) => args,
         Some(_) => {
@@ -212,11 +215,26 @@ fn resolve(prefix: &str, item: EvaluationBody, defaults: &EvaluationBody) -> Res
             )))
         }
     };
+    let session = match context.remove("session") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(session)) => {
+            if let Some((field, message)) = crate::core::observation::session_problem(&session) {
+                return Err(BadRequest(format!("`{prefix}context.{field}`: {message}")));
+            }
+            Some(session)
+        }
+        Some(_) => {
+            return Err(BadRequest(format!(
+                "`{prefix}context.session` must be an object (the session's attributes)"
+            )))
+        }
+    };
     Ok(Query {
         agent: subject.id,
         tool: action.name,
         server: resource.id,
         args,
+        session,
     })
 }
 

@@ -37,6 +37,10 @@ impl DecisionCache {
             }
             key.push('\u{0}');
         }
+        // Rules may compare arguments with the session: it is part of every key.
+        if let Some(session) = &query.session {
+            let _ = write!(key, "session:{}", serde_json::Value::Object(session.clone()));
+        }
         key
     }
 
@@ -72,6 +76,7 @@ mod tests {
             tool: "send_email".into(),
             server: "gmail".into(),
             args: args.as_object().unwrap().clone(),
+            session: None,
         }
     }
 
@@ -94,5 +99,8 @@ mod tests {
         );
         // Names and values cannot run into each other.
         assert_ne!(key(json!({"a": "b:c"})), key(json!({"a:b": "c"})));
+        let mut other = query(json!({"to": "x@a.com", "body": "hello"}));
+        other.session = Some(json!({"user": "u-2"}).as_object().unwrap().clone());
+        assert_ne!(base, DecisionCache::key(&other, &unread), "the session counts");
     }
 }

@@ -11,6 +11,7 @@
 //! twice (answer lost, node restarted) counts once at the bot. The spool is
 //! bounded: when full, the oldest batch is dropped and counted.
 
+use super::authzen::Query;
 use super::NodeMetrics;
 use crate::config::{NodeSettings, ReportSecret};
 use crate::core::hex;
@@ -85,39 +86,37 @@ impl Feedback {
         })
     }
 
-    /// Record one evaluated call, the session it was made in, and what the policy decided.
-    /// A call beyond the observation limits is counted and left out: the bot
-    /// would refuse the whole batch it travelled in.
-    #[allow(clippy::too_many_arguments)]
-    pub fn record(
-        &self,
-        commit: Option<&str>,
-        agent: &str,
-        tool: &str,
-        server: &str,
-        args: Map<String, Value>,
-        session: Option<&Map<String, Value>>,
-        allowed: bool,
-    ) {
-        if let Err(e) = reportable(&args, session) {
+    /// Record one evaluated call (with the session it was made in) and what the
+    /// policy decided. A call beyond the observation limits is counted and left
+    /// out: the bot would refuse the whole batch it travelled in.
+    pub fn record(&self, commit: Option<&str>, call: Query, allowed: bool) {
+        if let Err(e) = reportable(&call.args, call.session.as_ref()) {
             self.metrics.unreportable.fetch_add(1, Relaxed);
-            tracing::warn!(%agent, %tool, %server, why = %e, "a call too large to report was left out of the observations");
+            tracing::warn!(agent = %call.agent, tool = %call.tool, server = %call.server, why = %e,
+                "a call too large to report was left out of the observations");
             return;
         }
         let now = crate::clock::now();
+        let Query {
+            agent,
+            tool,
+            server,
+            args,
+            session,
+        } = call;
         let key = Key {
             commit: commit.map(str::to_string),
-            agent: agent.to_string(),
-            tool: tool.to_string(),
-            server: server.to_string(),
+            agent,
+            tool,
+            server,
             args: Value::Object(args.clone()).to_string(),
-            session: session.map(|s| Value::Object(s.clone()).to_string()),
+            session: session.as_ref().map(|s| Value::Object(s.clone()).to_string()),
             allowed,
         };
         let mut pending = self.pending.lock().expect("pending lock");
         let seen = pending.calls.entry(key).or_insert_with(|| Seen {
             args,
-            session: session.cloned(),
+            session,
             count: 0,
             first: now,
             last: now,
@@ -542,15 +541,14 @@ mod tests {
             .unwrap()
             .clone();
         for session in [Some(&alice), Some(&alice), Some(&bob), None] {
-            feedback.record(
-                Some("c1"),
-                "a",
-                "read_file",
-                "files",
-                args("/srv/x"),
-                session,
-                true,
-            );
+            let call = Query {
+                agent: "a".into(),
+                tool: "read_file".into(),
+                server: "files".into(),
+                args: args("/srv/x"),
+                session: session.cloned(),
+            };
+            feedback.record(Some("c1"), call, true);
         }
         assert_eq!(
             feedback.pending(),
@@ -585,7 +583,14 @@ mod tests {
         for _ in 0..12 {
             deep = json!({ "x": deep });
         }
-        feedback.record(None, "a", "t", "s", deep.as_object().unwrap().clone(), None, true);
+        let call = Query {
+            agent: "a".into(),
+            tool: "t".into(),
+            server: "s".into(),
+            args: deep.as_object().unwrap().clone(),
+            session: None,
+        };
+        feedback.record(None, call, true);
         assert_eq!(feedback.pending(), 0);
         assert_eq!(feedback.metrics.unreportable.load(Relaxed), 1);
     }

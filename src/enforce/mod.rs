@@ -141,6 +141,7 @@ fn evaluate(enforced: &Enforced, set: &cedar_policy::PolicySet, query: &Query) -
         &query.tool,
         &query.server,
         &query.args,
+        query.session.as_ref(),
         &enforced.repo.schema,
     ) {
         Ok(r) => r,
@@ -201,17 +202,6 @@ impl Node {
 
     /// Evaluate one query: the answer (mode applied) and, in shadow mode, record it.
     pub fn evaluate(&self, policy: Option<&Enforced>, query: Query) -> DecisionOut {
-        self.evaluate_in(policy, query, None)
-    }
-
-    /// [`Node::evaluate`] for a call made in a session (DESIGN §1 `session`),
-    /// which the report carries.
-    pub fn evaluate_in(
-        &self,
-        policy: Option<&Enforced>,
-        query: Query,
-        session: Option<&serde_json::Map<String, serde_json::Value>>,
-    ) -> DecisionOut {
         let outcome = decide(policy, &query);
         let mode = self.settings.mode_of(&query.agent);
         self.metrics.evaluated(mode, outcome.allowed);
@@ -221,15 +211,7 @@ impl Node {
             Mode::Shadow => true,
         };
         if mode == Mode::Shadow {
-            self.feedback.record(
-                commit.as_deref(),
-                &query.agent,
-                &query.tool,
-                &query.server,
-                query.args,
-                session,
-                outcome.allowed,
-            );
+            self.feedback.record(commit.as_deref(), query, outcome.allowed);
         }
         DecisionOut {
             decision,

@@ -15,6 +15,10 @@
 //! Where things are: `fleet` (the public API and the splits), `agent` (habits), `archetypes`,
 //! `tools` and `args` (the tables), `values`, `text`, `secrets` and `attacks` (what calls
 //! carry), `catalogue` (the MCP schemas), `words`, `calendar` and `rng` (the raw material).
+//!
+//! Apart from the fleet, `corpora` holds small task corpora modelled on public agent benchmarks
+//! (an assistant with read-only lookups over lists of names and queries; customer-service agents
+//! with sessions and cross-customer attacks): [`Corpus`].
 
 mod agent;
 mod archetypes;
@@ -22,6 +26,7 @@ mod args;
 mod attacks;
 mod calendar;
 mod catalogue;
+mod corpora;
 mod fleet;
 mod rng;
 mod secrets;
@@ -34,5 +39,6 @@ mod words;
 mod tests;
 
 pub use attacks::ATTACK_KINDS;
+pub use corpora::{Corpus, Task};
 pub use fleet::{Fleet, FleetSpec, Split};
 pub use secrets::SECRET_KINDS;

@@ -299,3 +299,56 @@ fn amounts_are_well_formed() {
         }
     }
 }
+
+#[test]
+fn corpora_are_deterministic_and_sized_like_the_benchmarks() {
+    use crate::Corpus;
+    for (a, b) in [
+        (Corpus::assistant(3), Corpus::assistant(3)),
+        (Corpus::customer_service(3), Corpus::customer_service(3)),
+    ] {
+        let text = |c: &Corpus| c.calls(Split::Train).map(Value::to_string).collect::<Vec<_>>();
+        assert_eq!(text(&a), text(&b));
+        assert_eq!(a.catalogue, b.catalogue);
+    }
+    let assistant = Corpus::assistant(3);
+    assert_eq!(assistant.tasks(Split::HeldOut).count(), 31);
+    assert_eq!(assistant.tasks(Split::Attack).count(), 26);
+    let service = Corpus::customer_service(3);
+    assert_eq!(service.tasks(Split::HeldOut).count(), 55);
+    let tools: BTreeSet<&str> = service.catalogue["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for c in service.calls(Split::Train).chain(service.calls(Split::Attack)) {
+        assert!(tools.contains(c["tool"].as_str().unwrap()), "{c}");
+        assert!(c["session"]["user"].is_string(), "{c}");
+    }
+}
+
+#[test]
+fn held_out_customers_are_new_and_attacks_use_another_customers_ids() {
+    use crate::Corpus;
+    let service = Corpus::customer_service(5);
+    let users = |split| -> BTreeSet<String> {
+        service
+            .calls(split)
+            .map(|c| c["session"]["user"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let train = users(Split::Train);
+    assert!(users(Split::HeldOut).is_disjoint(&train));
+    for task in service.tasks(Split::Attack) {
+        for c in &task.calls {
+            let own = c["session"]["user"].as_str().unwrap();
+            if let Some(user) = c["args"].get("user_id") {
+                assert_ne!(user, own, "{c}");
+                assert_eq!(task.label, "other_customer_user_id");
+            } else {
+                assert_eq!(task.label, "other_customer_record_id");
+            }
+        }
+    }
+}

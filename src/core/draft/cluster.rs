@@ -2,7 +2,7 @@
 //! drafted policy is: one rule per argument combination where combinations are
 //! disjoint, shared rules where one only adds optional arguments.
 
-use crate::core::summary::{ShapeKey, ShapeStats, Slice};
+use crate::core::summary::{is_session_path, ShapeKey, ShapeStats, Slice};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The shapes one rule stands for.
@@ -21,10 +21,12 @@ pub(super) fn cluster<'a>(
     let mut signatures: BTreeMap<(String, BTreeSet<&[String]>), ShapeGroup<'a>> = BTreeMap::new();
     for (key, stats) in gap {
         let server = slice.servers[key.server as usize].clone();
+        // Which session attributes a call carried does not make it another kind of call.
         let paths = key
             .cells
             .iter()
             .map(|(l, _)| slice.leaves[*l as usize].path.as_slice())
+            .filter(|path| !is_session_path(path))
             .collect();
         signatures
             .entry((server, paths))

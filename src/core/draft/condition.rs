@@ -6,8 +6,9 @@
 use crate::core::classify::guard_parts;
 use crate::core::ladder::Condition;
 use crate::core::layout::Doc;
+use crate::core::mapping::{DERIVED, SESSION};
 use crate::core::secrets;
-use crate::core::syntax::{input_path, pattern, quote, PatternPart};
+use crate::core::syntax::{context_has, context_path, input_path, pattern, quote, PatternPart};
 use crate::core::types::{decimal_scaled, decimal_text, ArgType, DECIMAL_SCALE};
 use serde_json::Value;
 
@@ -69,25 +70,44 @@ pub(super) fn condition_docs(path: &[String], ty: &ArgType, condition: &Conditio
         }
         Condition::Like { patterns, guards } => like_docs(expr, patterns, guards),
         Condition::Range { low, high } => range_docs(&expr, ty, *low, *high),
+        // Derived attributes exist for top-level arguments only.
+        Condition::Elements { kind, keys } => {
+            let arg = &path[0];
+            vec![
+                Doc::Atom(context_has(DERIVED, arg)),
+                Doc::List {
+                    items: keys.iter().map(|k| quote(k)).collect(),
+                    method: "containsAll",
+                    arg: context_path(DERIVED, &[arg.clone(), kind.attribute().to_string()]),
+                },
+            ]
+        }
     }
 }
 
-/// `like` one of the patterns, and `like` none of the guards.
+/// `context.input.<path> == context.session.<attribute>` (for a set: every
+/// element is), after the tests that the session carries the attribute.
+pub(super) fn binding_docs(path: &[String], set: bool, attribute: &str) -> Vec<Doc> {
+    let session = context_path(SESSION, &[attribute.to_string()]);
+    let expr = input_path(path);
+    vec![
+        Doc::Atom(format!("context has {SESSION}")),
+        Doc::Atom(context_has(SESSION, attribute)),
+        Doc::Atom(if set {
+            format!("[{session}].containsAll({expr})")
+        } else {
+            format!("{expr} == {session}")
+        }),
+    ]
+}
+
+/// `like` one of the patterns, and `like` none of the guards. A lone `*`
+/// pattern (an identifier without a prefix) is left out: only its guards say something.
 fn like_docs(expr: String, patterns: &[Vec<PatternPart>], guards: &[&str]) -> Vec<Doc> {
-    let mut out = vec![if let [only] = patterns {
-        Doc::Like {
-            subject: expr.clone(),
-            pattern: pattern(only),
-        }
-    } else {
-        Doc::Or {
-            not: false,
-            items: patterns
-                .iter()
-                .map(|p| format!("{expr} like {}", pattern(p)))
-                .collect(),
-        }
-    }];
+    let mut out = Vec::new();
+    if patterns != [vec![PatternPart::Wildcard]] {
+        out.push(like_any(&expr, patterns));
+    }
     if !guards.is_empty() {
         out.push(Doc::Or {
             not: true,
@@ -98,6 +118,23 @@ fn like_docs(expr: String, patterns: &[Vec<PatternPart>], guards: &[&str]) -> Ve
         });
     }
     out
+}
+
+fn like_any(expr: &str, patterns: &[Vec<PatternPart>]) -> Doc {
+    if let [only] = patterns {
+        Doc::Like {
+            subject: expr.to_string(),
+            pattern: pattern(only),
+        }
+    } else {
+        Doc::Or {
+            not: false,
+            items: patterns
+                .iter()
+                .map(|p| format!("{expr} like {}", pattern(p)))
+                .collect(),
+        }
+    }
 }
 
 /// Bounds in the argument's own type: whole numbers for a `Long`, decimals otherwise.
@@ -138,11 +175,19 @@ pub(super) fn condition_summary(condition: &Condition, ty: &ArgType) -> String {
         Condition::Any => format!("any {ty}"),
         Condition::OneOf(values) => format!("one of {}", list(values)),
         Condition::SubsetOf(values) => format!("subset of {}", list(values)),
+        Condition::Like { patterns, guards } if patterns == &[vec![PatternPart::Wildcard]] => {
+            format!("not like {}", guards.join(", "))
+        }
         Condition::Like { patterns, .. } => patterns
             .iter()
             .map(|p| format!("like {}", pattern(p)))
             .collect::<Vec<_>>()
             .join(" or "),
+        Condition::Elements { kind, keys } => format!(
+            "every {} one of {}",
+            crate::core::ladder::element_key_label(*kind),
+            list(&keys.iter().map(|k| Value::from(k.as_str())).collect::<Vec<_>>())
+        ),
         Condition::Range { low, high } => format!(
             "{} ..= {}",
             decimal_text(*low).trim_end_matches(".0"),

@@ -29,13 +29,12 @@ pub(super) struct Gathered {
 
 impl Gathered {
     /// Sums up `outcomes`, which are in the order of `slices`. Rules turned
-    /// down in `rejected` are withheld unless their calls grew by `factor`.
+    /// down in `rejected` are withheld.
     pub(super) fn from_slices(
         summary: &Summary,
         slices: &[(&str, &str, &Slice)],
         outcomes: Vec<SliceOutcome>,
         rejected: &Rejections,
-        factor: f64,
     ) -> Gathered {
         let mut gathered = Gathered {
             totals: Totals {
@@ -51,14 +50,14 @@ impl Gathered {
             tools_seen: BTreeSet::new(),
         };
         for ((agent, tool, _), outcome) in slices.iter().zip(outcomes) {
-            gathered.add(agent, tool, outcome, rejected, factor);
+            gathered.add(agent, tool, outcome, rejected);
         }
         gathered.count_without_args(summary);
         gathered.new_rules.retain(|_, rules| !rules.is_empty());
         gathered
     }
 
-    fn add(&mut self, agent: &str, tool: &str, outcome: SliceOutcome, rejected: &Rejections, factor: f64) {
+    fn add(&mut self, agent: &str, tool: &str, outcome: SliceOutcome, rejected: &Rejections) {
         self.tools_seen.insert(tool.to_string());
         self.window = (
             earliest(self.window.0, outcome.window.0),
@@ -79,7 +78,7 @@ impl Gathered {
                 file: policies::agent_file(agent),
                 ..AgentEvidence::default()
             });
-        let rules = without_withheld(outcome.rules, rejected, factor, evidence, &mut totals.drafted);
+        let rules = without_withheld(outcome.rules, rejected, evidence, &mut totals.drafted);
         totals.new_rules += rules.len();
         evidence.already_allowed += outcome.already_allowed;
         evidence.unrepresentable.extend(outcome.unrepresentable);

@@ -57,11 +57,12 @@ pub type Rejections = BTreeMap<String, Rejection>;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rejection {
-    /// Calls behind the rule when it was turned down.
+    /// Calls behind the rule when it was turned down (shown, not compared).
     pub calls: u64,
     /// Shown in the evidence, e.g. "closed without merging in #12".
     pub reason: String,
-    /// Never proposed again, whatever the evidence (an `ignore` command).
+    /// Turned down by an `ignore` command rather than a review. Either way the
+    /// rule is not proposed again until a `/shadowdraft redraft`.
     pub permanent: bool,
 }
 
@@ -93,8 +94,7 @@ pub fn draft(input: &DraftInput<'_>) -> Result<Draft, DraftError> {
     draft_remembering(input, &Rejections::new())
 }
 
-/// Draft, leaving out rules reviewers turned down unless the calls behind
-/// them have since grown by `repropose_factor`.
+/// Draft, leaving out rules reviewers turned down (by fingerprint).
 pub fn draft_remembering(input: &DraftInput<'_>, rejected: &Rejections) -> Result<Draft, DraftError> {
     let thresholds = input.config.thresholds().map_err(DraftError::Config)?;
     let mut schema = Schema::parse(input.files.schema.as_deref().unwrap_or(""))?;
@@ -111,8 +111,7 @@ pub fn draft_remembering(input: &DraftInput<'_>, rejected: &Rejections) -> Resul
     let outcomes = in_parallel(&slices, |(agent, tool, slice)| {
         draft_slice(&cx, agent, tool, slice)
     });
-    let factor = input.config.repropose_factor;
-    let mut gathered = Gathered::from_slices(input.summary, &slices, outcomes, rejected, factor);
+    let mut gathered = Gathered::from_slices(input.summary, &slices, outcomes, rejected);
 
     let (mut changes, new_ids) = write_new_rules(
         input.files,

@@ -1,19 +1,16 @@
 //! The memory of rules reviewers turned down. A turned-down rule is drafted as
-//! usual (so its fingerprint and calls are known) and then withheld, unless
-//! the calls behind it have grown enough since to ask again.
+//! usual (so its fingerprint and calls are known) and then withheld: a closed
+//! proposal means "not this rule", however many more calls it would allow.
+//! A different rule (other values, another shape: another fingerprint) is a
+//! new question and is proposed; `/shadowdraft redraft` forgets the memory.
 
 use super::rule::BuiltRule;
 use super::Rejections;
 use crate::core::evidence::{AgentEvidence, Withheld};
 
-/// Turned down, and the evidence has not grown enough since.
-fn withhold(rule: &BuiltRule, rejected: &Rejections, factor: f64) -> bool {
-    if rejected.is_empty() {
-        return false;
-    }
-    rejected
-        .get(&rule.evidence.fingerprint)
-        .is_some_and(|r| r.permanent || (rule.evidence.calls as f64) < r.calls as f64 * factor)
+/// Turned down as it is.
+fn withhold(rule: &BuiltRule, rejected: &Rejections) -> bool {
+    rejected.contains_key(&rule.evidence.fingerprint)
 }
 
 /// The rules still to propose. Each withheld one is listed in the agent's
@@ -22,12 +19,11 @@ fn withhold(rule: &BuiltRule, rejected: &Rejections, factor: f64) -> bool {
 pub(super) fn without_withheld(
     rules: Vec<BuiltRule>,
     rejected: &Rejections,
-    factor: f64,
     evidence: &mut AgentEvidence,
     drafted: &mut u64,
 ) -> Vec<BuiltRule> {
     let (kept, withheld): (Vec<BuiltRule>, Vec<BuiltRule>) =
-        rules.into_iter().partition(|r| !withhold(r, rejected, factor));
+        rules.into_iter().partition(|r| !withhold(r, rejected));
     for rule in withheld {
         let rejection = &rejected[&rule.evidence.fingerprint];
         *drafted -= rule.evidence.calls;

@@ -4,7 +4,7 @@
 //! parallel; everything here reads shared state and writes only its outcome.
 
 use super::cluster::cluster;
-use super::rule::{BuiltRule, Members, SliceDraft};
+use super::rule::{BuiltRule, Members, SliceDraft, ToolContext};
 use super::DraftInput;
 use crate::core::config::Thresholds;
 use crate::core::evidence::Unrepresentable;
@@ -176,7 +176,16 @@ impl SliceJob<'_> {
             cx.input.catalogue.and_then(|c| c.tools.get(tool)),
             cx.input.config.risk_override(tool),
         );
-        let slice_draft = SliceDraft::new(agent, tool, self.slice, risk);
+        let context = ToolContext {
+            session: cx.schema.session(tool),
+            derived: cx.schema.derived(tool),
+            enums: cx
+                .input
+                .catalogue
+                .and_then(|c| c.tools.get(tool))
+                .map(|t| &t.enums),
+        };
+        let slice_draft = SliceDraft::new(agent, tool, self.slice, risk, context);
         let mut n = cx.policies.last_number(agent, tool);
         let mut with_draft = existing;
         let mut draft_reads = read;
@@ -208,9 +217,16 @@ impl SliceJob<'_> {
         let server = &self.slice.servers[key.server as usize];
         let mut determining = Vec::new();
         let mut allowed = true;
-        for args in self.slice.representatives(key) {
-            let request = mapping::request(self.agent, self.tool, server, &args, self.cx.schema)
-                .map_err(|e| e.to_string())?;
+        for (args, session) in self.slice.representative_calls(key) {
+            let request = mapping::request(
+                self.agent,
+                self.tool,
+                server,
+                &args,
+                session.as_ref(),
+                self.cx.schema,
+            )
+            .map_err(|e| e.to_string())?;
             if set.is_empty() {
                 allowed = false;
                 continue;

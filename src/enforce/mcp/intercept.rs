@@ -109,6 +109,7 @@ mod tests {
             tool: "write_file".into(),
             server: "files".into(),
             args: Map::new(),
+            session: None,
         }
     }
 

@@ -148,6 +148,7 @@ impl<A: Transport<RoleServer>> Session<A> {
                             tool: call.params.name.to_string(),
                             server: self.gateway.server.clone(),
                             args: call.params.arguments.clone().unwrap_or_default(),
+                            session: Some(self.identity.session.clone()),
                         };
                         if let Some(refused) = self.decide(query) {
                             return self.send_agent(JsonRpcMessage::response(refused, id)).await;
@@ -255,7 +256,7 @@ impl<A: Transport<RoleServer>> Session<A> {
     fn decide(&self, query: Query) -> Option<ServerResult> {
         let node = &self.gateway.node;
         let policy = node.policy.current();
-        let out = node.evaluate_in(policy.as_deref(), query.clone(), Some(&self.identity.session));
+        let out = node.evaluate(policy.as_deref(), query.clone());
         if out.decision {
             return None;
         }
