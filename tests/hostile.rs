@@ -100,3 +100,72 @@ async fn what_nodes_send_for_metrics_labels_is_validated_and_bounded() {
     assert_eq!(series, shadowdraft::bot::metrics::MAX_NODE_SERIES);
     bot.stop().await;
 }
+
+/// Bytes of every file of the bot's SQLite database (the database, its WAL, its index).
+fn database_bytes(data: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    std::fs::read_dir(data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("shadowdraft.db")
+        })
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect()
+}
+
+fn holds(bytes: &[u8], needle: &str) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_in_observed_arguments_are_not_left_in_the_database_files() {
+    let rig = Rig::new();
+    let mut settings = rig.settings();
+    settings.drafting.debounce_seconds = 3_600;
+    let data = settings.data_dir.clone();
+    let bot = rig.bot_with(settings).await;
+    let stripe = "sk_live_51HqLyjWDarjtT1zdp7dc4kL9mQ2xVbN8rT5yU3iO";
+    let pem_line = "MIIEowIBAAKCAQEA7bq98YQv1VZ3kNr5nQ2xVbN8rT5yU3iO51HqLyjWDarjtT1z";
+    let password = "hunter2-correct-horse";
+    let card = "4111111111111111";
+    // A secret can arrive as an argument's name, too.
+    let name_secret = "ghp_R2xvYmFsU2VjcmV0VG9rZW5Gb3JUZXN0aW5nMTIz";
+    let calls = serde_json::json!([
+        {"agent": AGENT, "tool": "charge", "server": "stripe",
+         "args": {"api_key": stripe, "card": card, "amount": 12, name_secret: true}},
+        {"agent": AGENT, "tool": "fetch", "server": "web",
+         "args": {"url": format!("https://deploy:{password}@git.adatum.com/repo.git")}},
+        {"agent": AGENT, "tool": "upload_key", "server": "vault",
+         "args": {"key": format!("-----BEGIN RSA PRIVATE KEY-----\n{pem_line}\n-----END RSA PRIVATE KEY-----")}}
+    ]);
+    for _ in 0..50 {
+        assert_eq!(bot.observe(calls.clone()).await.status, 202);
+    }
+    // The folder checkpoints every two seconds: the raw batches are deleted then.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let secrets = [stripe, pem_line, password, card, name_secret];
+    for (file, bytes) in database_bytes(&data) {
+        for secret in secrets {
+            assert!(!holds(&bytes, secret), "{file} holds {secret} while the bot runs");
+        }
+    }
+    assert_eq!(
+        bot.agent(AGENT).await["calls_in_window"],
+        150,
+        "nothing acknowledged was lost"
+    );
+    bot.stop().await;
+    let files = database_bytes(&data);
+    assert!(!files.is_empty());
+    for (file, bytes) in files {
+        for secret in secrets {
+            assert!(
+                !holds(&bytes, secret),
+                "{file} holds {secret} after a clean shutdown"
+            );
+        }
+    }
+}

@@ -277,13 +277,21 @@ impl Ingestor {
         &self,
         key: Option<String>,
         body: &[u8],
-        batch: Batch,
+        mut batch: Batch,
     ) -> Result<Appended, IngestError> {
-        // Only a key needs the body's digest: to tell a retry from a reused key.
+        // Only a key needs the body's digest: to tell a retry from a reused key
+        // (the body as sent, so a retry matches whatever was redacted).
         let body_sha256 = key
             .as_ref()
             .map(|_| hex::encode(&Sha256::digest(body)))
             .unwrap_or_default();
+        // No raw secret is journalled, folded or replicated: what is stored
+        // is the batch with its secrets redacted.
+        let body = if batch.redact_secrets() {
+            batch.to_json().into_bytes()
+        } else {
+            body.to_vec()
+        };
         let mut agents: Vec<String> = Vec::new();
         for call in &batch.calls {
             if !agents.contains(&call.agent) {
@@ -298,7 +306,7 @@ impl Ingestor {
         let incoming = Incoming {
             key,
             body_sha256,
-            body: body.to_vec(),
+            body,
             agents,
             node,
             received_at: crate::clock::now(),

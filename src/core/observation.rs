@@ -66,6 +66,71 @@ pub struct Batch {
     pub catalogues: BTreeMap<String, Value>,
 }
 
+impl Batch {
+    /// Redact the secrets of every call in place (argument values and names,
+    /// session attributes; [`super::secrets::redact_arguments`]). Returns
+    /// whether anything changed.
+    pub fn redact_secrets(&mut self) -> bool {
+        let mut changed = false;
+        for call in self.calls.iter_mut().chain(self.calls_without_args.iter_mut()) {
+            changed |= super::secrets::redact_arguments(&mut call.args);
+            if let Some(session) = &mut call.session {
+                changed |= super::secrets::redact_arguments(session);
+            }
+        }
+        changed
+    }
+
+    /// The `ObservationBatch` document that parses back to this batch.
+    pub fn to_json(&self) -> String {
+        let call = |c: &Call, with_args: bool| {
+            let mut out = Map::new();
+            out.insert("agent".into(), c.agent.clone().into());
+            out.insert("tool".into(), c.tool.clone().into());
+            out.insert("server".into(), c.server.clone().into());
+            if with_args {
+                out.insert("args".into(), Value::Object(c.args.clone()));
+            }
+            out.insert("count".into(), c.count.into());
+            let times = [("first_seen", c.first_seen), ("last_seen", c.last_seen)];
+            for (name, at) in times {
+                if let Some(at) = at {
+                    out.insert(name.into(), rfc3339(at).into());
+                }
+            }
+            if let Some(decision) = c.decision {
+                let decision = match decision {
+                    ShadowDecision::Allow => "allow",
+                    ShadowDecision::Deny => "deny",
+                };
+                out.insert("decision".into(), decision.into());
+            }
+            if let Some(trace) = &c.trace_id {
+                out.insert("trace_id".into(), trace.clone().into());
+            }
+            if let Some(session) = &c.session {
+                out.insert("session".into(), Value::Object(session.clone()));
+            }
+            Value::Object(out)
+        };
+        let mut doc = Map::new();
+        doc.insert("source".into(), self.source.clone().into());
+        if let Some(commit) = &self.policy_commit {
+            doc.insert("policy_commit".into(), commit.clone().into());
+        }
+        doc.insert("calls".into(), self.calls.iter().map(|c| call(c, true)).collect());
+        if !self.calls_without_args.is_empty() {
+            let without: Vec<Value> = self.calls_without_args.iter().map(|c| call(c, false)).collect();
+            doc.insert("calls_without_args".into(), without.into());
+        }
+        if !self.catalogues.is_empty() {
+            let catalogues: Map<String, Value> = self.catalogues.clone().into_iter().collect();
+            doc.insert("catalogues".into(), Value::Object(catalogues));
+        }
+        Value::Object(doc).to_string()
+    }
+}
+
 /// Where a piece of input came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
@@ -130,7 +195,7 @@ struct RawCallWithoutArgs {
     decision: Option<ShadowDecision>,
     #[serde(default)]
     trace_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::json::optional_object")]
     session: Option<Map<String, Value>>,
 }
 
@@ -549,6 +614,30 @@ pub fn parse_line(origin: &Origin, text: &str) -> Result<Line, ObservationError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_redacted_batch_parses_back_to_itself() {
+        let origin = Origin {
+            source: "t".into(),
+            line: None,
+        };
+        let key = "sk_live_51HqLyjWDarjtT1zdp7dc4kL9mQ2xVbN8rT5yU3iO";
+        let text = format!(
+            r#"{{"source": "node-1", "policy_commit": "abc1234", "calls": [
+              {{"agent": "a", "tool": "charge", "server": "stripe", "args": {{"api_key": "{key}", "n": 1.5}},
+                "count": 3, "first_seen": "2026-11-30T10:00:00Z", "last_seen": "2026-11-30T11:00:00Z",
+                "decision": "deny", "trace_id": "t1", "session": {{"user": "u1", "token": "{key}"}}}}],
+              "calls_without_args": [{{"agent": "a", "tool": "upload", "count": 2}}],
+              "catalogues": {{"files": {{"tools": []}}}}}}"#
+        );
+        let mut batch = parse_batch(&origin, &text).unwrap();
+        assert_eq!(parse_batch(&origin, &batch.to_json()).unwrap(), batch);
+        assert!(batch.redact_secrets());
+        let stored = batch.to_json();
+        assert!(!stored.contains(key), "{stored}");
+        assert_eq!(parse_batch(&origin, &stored).unwrap(), batch);
+        assert!(!batch.redact_secrets());
+    }
 
     #[test]
     fn a_key_given_twice_is_refused_naming_where() {

@@ -14,8 +14,8 @@
 use super::authzen::Query;
 use super::NodeMetrics;
 use crate::config::{NodeSettings, ReportSecret};
-use crate::core::hex;
 use crate::core::observation::{reportable, rfc3339};
+use crate::core::{hex, secrets};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_rustls::HttpsConnector;
@@ -41,6 +41,9 @@ struct Key {
     args: String,
     session: Option<String>,
     allowed: bool,
+    /// Too large or deep to report: only that it happened is sent
+    /// (`calls_without_args`), so the bot still sees the tool in use.
+    without_args: bool,
 }
 
 struct Seen {
@@ -90,20 +93,25 @@ impl Feedback {
     /// policy decided. A call beyond the observation limits is counted and left
     /// out: the bot would refuse the whole batch it travelled in.
     pub fn record(&self, commit: Option<&str>, call: Query, allowed: bool) {
-        if let Err(e) = reportable(&call.args, call.session.as_ref()) {
-            self.metrics.unreportable.fetch_add(1, Relaxed);
-            tracing::warn!(agent = %call.agent, tool = %call.tool, server = %call.server, why = %e,
-                "a call too large to report was left out of the observations");
-            return;
-        }
         let now = crate::clock::now();
         let Query {
             agent,
             tool,
             server,
-            args,
-            session,
+            mut args,
+            mut session,
         } = call;
+        let without_args = match reportable(&args, session.as_ref()) {
+            Ok(()) => false,
+            Err(e) => {
+                self.metrics.unreportable.fetch_add(1, Relaxed);
+                tracing::warn!(%agent, %tool, %server, why = %e,
+                    "a call too large to report is reported without its arguments");
+                args.clear();
+                session = None;
+                true
+            }
+        };
         let key = Key {
             commit: commit.map(str::to_string),
             agent,
@@ -112,6 +120,7 @@ impl Feedback {
             args: Value::Object(args.clone()).to_string(),
             session: session.as_ref().map(|s| Value::Object(s.clone()).to_string()),
             allowed,
+            without_args,
         };
         let mut pending = self.pending.lock().expect("pending lock");
         let seen = pending.calls.entry(key).or_insert_with(|| Seen {
@@ -159,35 +168,48 @@ impl Feedback {
         if calls.is_empty() && catalogues.is_empty() {
             return Ok(0);
         }
-        let mut by_commit: HashMap<Option<String>, Vec<Value>> = HashMap::new();
-        for (key, seen) in calls {
+        // Per policy commit: the calls with their arguments, and those without.
+        let mut by_commit: HashMap<Option<String>, [Vec<Value>; 2]> = HashMap::new();
+        for (key, mut seen) in calls {
             let mut call = json!({
                 "agent": key.agent,
                 "tool": key.tool,
                 "server": key.server,
-                "args": seen.args,
                 "count": seen.count,
                 "first_seen": rfc3339(seen.first),
                 "last_seen": rfc3339(seen.last),
                 "decision": if key.allowed { "allow" } else { "deny" },
             });
-            if let Some(session) = seen.session {
+            // The spool is on disk: no secret the agent passed reaches it.
+            if !key.without_args {
+                secrets::redact_arguments(&mut seen.args);
+                call["args"] = Value::Object(seen.args);
+            }
+            if let Some(mut session) = seen.session {
+                secrets::redact_arguments(&mut session);
                 call["session"] = Value::Object(session);
             }
-            by_commit.entry(key.commit).or_default().push(call);
+            by_commit.entry(key.commit).or_default()[usize::from(key.without_args)].push(call);
         }
         if by_commit.is_empty() {
-            by_commit.insert(None, Vec::new());
+            by_commit.insert(None, Default::default());
         }
         let mut written = 0;
-        for (commit, calls) in by_commit {
+        for (commit, [with_args, without_args]) in by_commit {
+            let mut chunks: Vec<(&str, &[Value])> = Vec::new();
+            chunks.extend(with_args.chunks(self.batch_max_calls).map(|c| ("calls", c)));
+            chunks.extend(
+                without_args
+                    .chunks(self.batch_max_calls)
+                    .map(|c| ("calls_without_args", c)),
+            );
             // A batch of catalogues alone has no calls.
-            let chunks: Vec<&[Value]> = match calls.is_empty() {
-                true => vec![&[]],
-                false => calls.chunks(self.batch_max_calls).collect(),
-            };
-            for chunk in chunks {
-                let mut batch = json!({"source": self.node_id, "calls": chunk});
+            if chunks.is_empty() {
+                chunks.push(("calls", &[]));
+            }
+            for (field, chunk) in chunks {
+                let mut batch = json!({"source": self.node_id, "calls": []});
+                batch[field] = json!(chunk);
                 if let Some(c) = &commit {
                     batch["policy_commit"] = json!(c);
                 }
@@ -528,6 +550,29 @@ mod tests {
     }
 
     #[test]
+    fn secrets_the_agent_passed_never_reach_the_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        let feedback = feedback(dir.path());
+        let key = "sk_live_51HqLyjWDarjtT1zdp7dc4kL9mQ2xVbN8rT5yU3iO";
+        let call = Query {
+            agent: "a".into(),
+            tool: "charge".into(),
+            server: "stripe".into(),
+            args: json!({"api_key": key, "amount": 12}).as_object().unwrap().clone(),
+            session: Some(json!({"token": key}).as_object().unwrap().clone()),
+        };
+        feedback.record(None, call, true);
+        feedback.flush().unwrap();
+        let files = feedback.spool().list();
+        let text = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(!text.contains(key), "{text}");
+        assert!(
+            text.contains("‹secret:") && text.contains("\"amount\":12"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn sessions_keep_calls_apart_and_catalogues_ride_once() {
         let dir = tempfile::tempdir().unwrap();
         let feedback = feedback(dir.path());
@@ -591,7 +636,12 @@ mod tests {
             session: None,
         };
         feedback.record(None, call, true);
-        assert_eq!(feedback.pending(), 0);
         assert_eq!(feedback.metrics.unreportable.load(Relaxed), 1);
+        assert_eq!(feedback.flush().unwrap(), 1);
+        let batch = &batches(&feedback)[0];
+        assert_eq!(batch["calls"], json!([]));
+        let without = &batch["calls_without_args"][0];
+        assert_eq!((&without["tool"], without.get("args")), (&json!("t"), None));
+        assert!(crate::core::observation::parse_batch(&origin, &batch.to_string()).is_ok());
     }
 }

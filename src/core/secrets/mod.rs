@@ -105,14 +105,19 @@ pub fn detect(value: &str) -> Option<SecretKind> {
 /// True when an argument's name says it carries a secret (`password`,
 /// `api_key`, `clientSecret`, `X-Auth-Token`, `session_id`…), but not for
 /// names that merely mention one (`token_count`, `max_tokens`, `tokenizer`,
-/// `author`, `session_count`, `nextPageToken`, `secret_name`).
+/// `author`, `session_count`, `nextPageToken`, `secret_name`). A name that
+/// held a secret and was redacted is one too.
 pub fn is_secret_name(arg_name: &str) -> bool {
-    secret_name(arg_name.as_bytes())
+    secret_name(arg_name.as_bytes()) || arg_name.contains(PLACEHOLDER_OPEN)
 }
 
 /// True when `text` contains a secret anywhere: as the whole value, inside a URL
-/// path or query, after `Bearer`, in free text or in `key=value` pairs.
+/// path or query, after `Bearer`, in free text or in `key=value` pairs; or
+/// the placeholder a secret was redacted to (it still stands for one).
 pub fn contains_secret(text: &str) -> bool {
+    if text.contains(PLACEHOLDER_OPEN) {
+        return true;
+    }
     let mut found = false;
     scan(text, &mut |_| {
         found = true;
@@ -153,11 +158,67 @@ pub fn redact(text: &str) -> String {
     }
 }
 
-/// `‹secret:xxxxxxxx›` for a whole value.
+/// `‹secret:xxxxxxxx›` for a whole value; a value that already is one is kept.
 pub fn redacted(value: &str) -> String {
+    if is_placeholder(value) {
+        return value.to_string();
+    }
     let mut o = String::with_capacity(PLACEHOLDER_OPEN.len() + 11);
     push_placeholder(&mut o, value);
     o
+}
+
+/// Exactly one `‹secret:xxxxxxxx›`.
+fn is_placeholder(value: &str) -> bool {
+    value
+        .strip_prefix(PLACEHOLDER_OPEN)
+        .and_then(|rest| rest.strip_suffix('›'))
+        .is_some_and(|hash| hash.len() == 8 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Redact the secrets of a call's arguments in place, keys included: a
+/// secret-named argument's string values become one placeholder each, any
+/// other string and any key keeps everything but its secret spans. Applied
+/// where observations enter (ingest, the node's reports), so no raw secret
+/// is ever stored, folded or drafted from. Returns whether anything changed.
+pub fn redact_arguments(args: &mut serde_json::Map<String, serde_json::Value>) -> bool {
+    redact_record(args, false)
+}
+
+fn redact_record(record: &mut serde_json::Map<String, serde_json::Value>, secret_named: bool) -> bool {
+    let mut changed = false;
+    let renamed: Vec<(String, String)> = record
+        .keys()
+        .map(|key| (key.clone(), redact(key)))
+        .filter(|(key, hidden)| key != hidden)
+        .collect();
+    for (key, hidden) in renamed {
+        if let Some(value) = record.remove(&key) {
+            record.insert(hidden, value);
+            changed = true;
+        }
+    }
+    for (key, value) in record.iter_mut() {
+        changed |= redact_value(value, secret_named || is_secret_name(key));
+    }
+    changed
+}
+
+fn redact_value(value: &mut serde_json::Value, secret_named: bool) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => {
+            let hidden = if secret_named { redacted(s) } else { redact(s) };
+            let changed = hidden != *s;
+            *s = hidden;
+            changed
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |c, v| redact_value(v, secret_named) | c),
+        Value::Object(record) => redact_record(record, secret_named),
+        _ => false,
+    }
 }
 
 fn push_placeholder(out: &mut String, secret: &str) {
@@ -190,6 +251,38 @@ mod tests {
         let labels: std::collections::BTreeSet<_> = kinds.iter().map(|k| k.label()).collect();
         assert_eq!(labels.len(), kinds.len());
         assert_eq!(SecretKind::CardNumber.label(), "card number");
+    }
+
+    #[test]
+    fn arguments_are_redacted_in_values_and_names_once() {
+        let key = "sk_live_51HqLyjWDarjtT1zdp7dc4kL9mQ2xVbN8rT5yU3iO";
+        let mut args = serde_json::json!({
+            "api_key": "correct-horse-battery",
+            "url": format!("https://api.example.com/v1?token={key}"),
+            "headers": {"Authorization": format!("Bearer {key}"), "Accept": "json"},
+            key: 1,
+            "amount": 12,
+            "tags": ["ok", key],
+        });
+        let args = args.as_object_mut().unwrap();
+        assert!(redact_arguments(args));
+        let text = serde_json::Value::Object(args.clone()).to_string();
+        assert!(!text.contains(key) && !text.contains("correct-horse"), "{text}");
+        assert_eq!(
+            (args["amount"].clone(), args["headers"]["Accept"].clone()),
+            (12.into(), "json".into())
+        );
+        assert!(
+            args.keys()
+                .any(|k| k.starts_with(PLACEHOLDER_OPEN) && is_secret_name(k)),
+            "{text}"
+        );
+        assert!(contains_secret(args["api_key"].as_str().unwrap()));
+        let once = args.clone();
+        assert!(!redact_arguments(args), "redacting twice changes nothing");
+        assert_eq!(*args, once);
+        let mut plain = serde_json::json!({"path": "/srv/reports/q3.csv", "limit": 20});
+        assert!(!redact_arguments(plain.as_object_mut().unwrap()));
     }
 
     #[test]
