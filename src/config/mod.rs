@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 mod bot;
 mod node;
 
-pub use bot::{AppSettings, ForgeSettings, GithubSettings, IngestSettings, ProofSettings, Settings, StoreSettings};
+pub use bot::{
+    AppSettings, ForgeSettings, GitHubRetry, GithubSettings, IngestSettings, ProofSettings, Settings,
+    StoreSettings,
+};
 pub use node::{EnforceConfig, Mode, NodeSettings, ReportSecret};
 
 /// The file `shadowdraft serve` and `shadowdraft enforce` read when not told otherwise.

@@ -6,9 +6,9 @@ pub mod external;
 pub mod fake_github;
 pub mod git_bridge;
 pub mod http;
+pub mod otel;
 pub mod postgres;
 pub mod replicas;
-pub mod otel;
 pub mod rig;
 
 use shadowdraft::core::catalogue::{self, Catalogue};
