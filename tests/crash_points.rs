@@ -21,7 +21,7 @@ use common::replicas::{within, Replica};
 use common::rig::{comment, token, Rig, AGENT, WEBHOOK_SECRET};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -36,7 +36,7 @@ fn config(rig: &Rig) -> PathBuf {
     path
 }
 
-async fn start(config: &PathBuf) -> Replica {
+async fn start(config: &Path) -> Replica {
     Replica::start(config, &Rig::env()).await
 }
 
