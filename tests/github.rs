@@ -274,6 +274,24 @@ async fn a_create_that_succeeded_behind_a_502_is_not_repeated() {
 }
 
 #[tokio::test]
+async fn a_comment_posted_behind_a_502_is_not_posted_again() {
+    let (fake, gh) = fake_and_client();
+    gh.open_pull(BRANCH, "main", "t", "b").await.expect("open");
+    fake.fail_next_after_processing("POST /repos/acme/agent-policies/issues/1/comments", 502, 1);
+    gh.comment(1, "<!-- marker -->\nhello").await.expect("comment");
+    assert_eq!(fake.comments(1).len(), 1, "{:?}", fake.comments(1));
+    assert_eq!(
+        fake.count("POST", "/repos/acme/agent-policies/issues/1/comments"),
+        1
+    );
+    // A comment that failed before GitHub took it is posted on the retry.
+    fake.fail_next("POST /repos/acme/agent-policies/issues/1/comments", 503, None, 1);
+    gh.comment(1, "second").await.expect("comment");
+    assert_eq!(fake.comments(1).len(), 2);
+    assert_eq!(gh.calls().retries, 2);
+}
+
+#[tokio::test]
 async fn retry_after_is_honoured() {
     let (fake, gh) = fake_and_client();
     gh.installation_token().await.expect("token");

@@ -169,3 +169,29 @@ async fn secrets_in_observed_arguments_are_not_left_in_the_database_files() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_sent_as_an_argument_name_reaches_no_schema_rule_or_pull_request() {
+    let rig = Rig::new();
+    let bot = rig.bot().await;
+    let token_name = "ghp_R2xvYmFsU2VjcmV0VG9rZW5Gb3JUZXN0aW5nMTIz";
+    let calls: Vec<_> = (0..12)
+        .map(|i| {
+            serde_json::json!({"agent": AGENT, "tool": "search", "server": "crm",
+                "args": {token_name: "x", "query": format!("ticket {i}")}})
+        })
+        .collect();
+    assert_eq!(bot.observe(serde_json::Value::Array(calls)).await.status, 202);
+    bot.idle().await;
+    assert_eq!(rig.open_pulls(), 1, "the call is still drafted from");
+    let files = rig.files_at(&format!("shadowdraft/{AGENT}"));
+    let schema = files.schema.clone().unwrap();
+    assert!(!schema.contains(token_name), "{schema}");
+    for (path, text) in &files.agents {
+        assert!(!text.contains(token_name), "{path}: {text}");
+    }
+    for pull in rig.github.pulls() {
+        assert!(!pull.body.contains(token_name), "{}", pull.body);
+    }
+    bot.stop().await;
+}

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::forge::CallCounts;
+
 /// Most nodes given series of their own (the most recently heard); the rest
 /// are counted in `shadowdraft_nodes_reporting` only.
 pub const MAX_NODE_SERIES: usize = 256;
@@ -52,6 +54,7 @@ pub struct Gauges {
     pub queue_depth: i64,
     pub shapes_in_window: usize,
     pub github_errors: BTreeMap<u16, u64>,
+    pub github_calls: CallCounts,
     /// Enforcement nodes that reported: (node, policy commit, last report, Unix seconds).
     pub nodes: Vec<(String, String, i64)>,
     /// GitHub App installations (from webhooks) that serve the policy repository.
@@ -220,6 +223,26 @@ impl Metrics {
                 "shadowdraft_github_errors_total{{status=\"{status}\"}} {count}"
             );
         }
+        let calls = [
+            (
+                "shadowdraft_github_retries_total",
+                "GitHub API attempts repeated after a 5xx, a rate limit or a transport error.",
+                gauges.github_calls.retries,
+            ),
+            (
+                "shadowdraft_github_transport_errors_total",
+                "GitHub API attempts that got no HTTP answer (connection refused or reset, timeout).",
+                gauges.github_calls.transport_errors,
+            ),
+            (
+                "shadowdraft_github_gave_up_total",
+                "GitHub API calls that still failed on their last attempt (the job or delivery stays queued).",
+                gauges.github_calls.gave_up,
+            ),
+        ];
+        for (name, help, value) in calls {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        }
         let _ = writeln!(
             out,
             "# HELP shadowdraft_nodes_reporting Enforcement nodes that reported in the last 24 hours.\n# TYPE shadowdraft_nodes_reporting gauge\nshadowdraft_nodes_reporting {}",
@@ -303,6 +326,11 @@ mod tests {
             queue_depth: 2,
             shapes_in_window: 7,
             github_errors: BTreeMap::from([(502, 1)]),
+            github_calls: CallCounts {
+                retries: 3,
+                transport_errors: 1,
+                gave_up: 0,
+            },
             nodes: vec![("node \"1\"".into(), "abc".into(), 7)],
             installations: None,
             store: "postgres",
@@ -320,6 +348,9 @@ mod tests {
         assert!(text.contains("shadowdraft_calls_ingested_total 1000\n"));
         assert!(text.contains("shadowdraft_queue_depth 2\n"));
         assert!(text.contains("shadowdraft_github_errors_total{status=\"502\"} 1\n"));
+        assert!(text.contains("shadowdraft_github_retries_total 3\n"), "{text}");
+        assert!(text.contains("shadowdraft_github_transport_errors_total 1\n"));
+        assert!(text.contains("shadowdraft_github_gave_up_total 0\n"));
         assert!(text.contains("shadowdraft_job_duration_seconds_bucket{le=\"0.25\"} 0\n"));
         assert!(text.contains("shadowdraft_job_duration_seconds_bucket{le=\"0.5\"} 1\n"));
         assert!(text.contains("shadowdraft_job_duration_seconds_count 1\n"));

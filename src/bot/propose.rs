@@ -60,6 +60,8 @@ struct Gathered {
     drafted_commit: Option<Oid>,
     branch_holds_draft: bool,
     checked_head: Option<String>,
+    /// The pull request the store records for the agent.
+    recorded: Option<u64>,
 }
 
 /// Draft one agent and bring its proposal up to date.
@@ -177,15 +179,7 @@ async fn open_or_update(
                 )
                 .await?;
             ctx.metrics.pr_opened();
-            let review = ctx.settings.review.agents.get(agent).cloned().unwrap_or_default();
-            ctx.forge
-                .decorate(
-                    pr.number,
-                    &ctx.settings.labels,
-                    &review.reviewers,
-                    &review.team_reviewers,
-                )
-                .await?;
+            decorate(ctx, agent, pr.number).await?;
             (pr.number, pr.url, Proposed::Opened(pr.number))
         }
         ProposalStep::Update { number } => {
@@ -193,13 +187,40 @@ async fn open_or_update(
             let body = render::replace_section(&open.body, &gathered.section);
             ctx.forge.update(agent, number, &title, &body).await?;
             ctx.metrics.pr_updated();
+            adopt(ctx, agent, gathered, number).await?;
             (number, open.url.clone(), Proposed::Updated(number))
         }
         ProposalStep::Keep { number } => {
             let open = open.expect("kept proposals are open");
+            adopt(ctx, agent, gathered, number).await?;
             (number, open.url.clone(), Proposed::Unchanged(number))
         }
     })
+}
+
+/// Labels and reviewers, as a proposal gets them when it opens.
+async fn decorate(ctx: &Context, agent: &str, number: u64) -> Result<(), JobError> {
+    let review = ctx.settings.review.agents.get(agent).cloned().unwrap_or_default();
+    ctx.forge
+        .decorate(
+            number,
+            &ctx.settings.labels,
+            &review.reviewers,
+            &review.team_reviewers,
+        )
+        .await?;
+    Ok(())
+}
+
+/// An open proposal the store does not record was opened by a run that died
+/// (or failed) before recording it, perhaps before decorating it: decorate it
+/// now (both are idempotent on GitHub).
+async fn adopt(ctx: &Context, agent: &str, gathered: &Gathered, number: u64) -> Result<(), JobError> {
+    if gathered.recorded == Some(number) {
+        return Ok(());
+    }
+    tracing::info!(number, "adopting a proposal opened by an earlier run");
+    decorate(ctx, agent, number).await
 }
 
 async fn fetch(ctx: &Context, branch: &str) -> Result<Fetched, JobError> {
@@ -413,8 +434,10 @@ async fn gather(
         }
         _ => false,
     };
-    let checked_head = ctx.store.proposal(agent).await?.map(|p| p.head);
+    let recorded = ctx.store.proposal(agent).await?;
+    let checked_head = recorded.as_ref().map(|p| p.head.clone());
     Ok(Gathered {
+        recorded: recorded.map(|p| p.number),
         open,
         section: render::proposal(view),
         foreign,

@@ -109,6 +109,29 @@ pub enum ForgeSettings {
 pub struct GithubSettings {
     pub app: AppSettings,
     pub webhook_secrets: Vec<String>,
+    /// Not in the file: the defaults, which tests shorten.
+    pub retry: GitHubRetry,
+}
+
+/// How the GitHub client retries a call that got a 5xx, a rate limit or no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GitHubRetry {
+    /// Attempts per call, the first included.
+    pub attempts: u32,
+    /// The wait before the first retry, doubled before each next one.
+    pub first_backoff: std::time::Duration,
+    /// The longest single wait, a server's `Retry-After` included.
+    pub max_wait: std::time::Duration,
+}
+
+impl Default for GitHubRetry {
+    fn default() -> Self {
+        GitHubRetry {
+            attempts: 4,
+            first_backoff: std::time::Duration::from_millis(200),
+            max_wait: std::time::Duration::from_secs(60),
+        }
+    }
 }
 
 /// How to reach GitHub and which App / repository to act as.
@@ -252,6 +275,7 @@ impl Config {
                         repo: repo.to_string(),
                     },
                     webhook_secrets,
+                    retry: GitHubRetry::default(),
                 })
             }
         };

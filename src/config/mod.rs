@@ -16,7 +16,8 @@ mod bot;
 mod node;
 
 pub use bot::{
-    AppSettings, ForgeSettings, GithubSettings, IngestSettings, ProofSettings, Settings, StoreSettings,
+    AppSettings, ForgeSettings, GitHubRetry, GithubSettings, IngestSettings, ProofSettings, Settings,
+    StoreSettings,
 };
 pub use node::{
     check_mcp_server_name, EnforceConfig, McpConfig, McpServerConfig, McpSettings, Mode, NodeSettings,

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::config::AppSettings;
+use crate::config::{AppSettings, GitHubRetry};
 
 /// How long a branch-protection reading is trusted.
 const PROTECTION_TTL: Duration = Duration::from_secs(600);
@@ -63,6 +64,24 @@ pub enum GitHubError {
     /// Could not reach GitHub or could not read its answer.
     #[error("could not talk to GitHub: {0}")]
     Transport(String),
+}
+
+/// What became of the client's calls beyond their answers' statuses, for /metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CallCounts {
+    /// Attempts repeated after a retryable failure.
+    pub retries: u64,
+    /// Attempts that got no HTTP answer (connection refused or reset, timeout).
+    pub transport_errors: u64,
+    /// Calls that still failed, retryably, on their last attempt.
+    pub gave_up: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    retries: AtomicU64,
+    transport_errors: AtomicU64,
+    gave_up: AtomicU64,
 }
 
 /// One failed attempt, and whether another attempt may help.
@@ -111,6 +130,7 @@ pub struct GitHub {
     key: EncodingKey,
     auth: tokio::sync::Mutex<AuthCache>,
     errors: Mutex<BTreeMap<u16, u64>>,
+    calls: Counters,
     /// Branch protection as last read, by branch: asked once per PROTECTION_TTL,
     /// not once per draft.
     protection: Mutex<BTreeMap<String, (std::time::Instant, bool)>>,
@@ -266,10 +286,11 @@ impl GitHub {
                 ..AuthCache::default()
             }),
             errors: Mutex::new(BTreeMap::new()),
+            calls: Counters::default(),
             protection: Mutex::new(BTreeMap::new()),
-            attempts: 4,
-            first_backoff: Duration::from_millis(200),
-            max_retry_wait: Duration::from_secs(60),
+            attempts: GitHubRetry::default().attempts,
+            first_backoff: GitHubRetry::default().first_backoff,
+            max_retry_wait: GitHubRetry::default().max_wait,
         })
     }
 
@@ -395,15 +416,42 @@ impl GitHub {
         Ok(bodies)
     }
 
-    /// Posts a comment. Not deduplicated here: callers mark their comments and check.
+    /// Posts a comment. Before each retry it looks whether the comment is there
+    /// already: GitHub may have posted it yet answered 5xx or dropped the
+    /// connection. (Callers mark their comments to tell them across calls.)
     pub async fn comment(&self, number: u64, body: &str) -> Result<(), GitHubError> {
         let route = format!("{}/issues/{number}/comments", self.repo_route());
         let payload = json!({"body": body});
-        self.retrying("comment", || async {
-            self.call(Method::POST, &route, Some(&payload)).await?;
-            Ok(())
+        let mut first = true;
+        self.retrying("comment", || {
+            let retry = !std::mem::replace(&mut first, false);
+            let (route, payload) = (&route, &payload);
+            async move {
+                if retry && self.comment_bodies_once(number).await?.iter().any(|c| c == body) {
+                    tracing::info!(number, "comment exists after a failed attempt");
+                    return Ok(());
+                }
+                self.call(Method::POST, route, Some(payload)).await?;
+                Ok(())
+            }
         })
         .await
+    }
+
+    /// All comment bodies, each page tried once.
+    async fn comment_bodies_once(&self, number: u64) -> Result<Vec<String>, Failed> {
+        let mut route = format!("{}/issues/{number}/comments?per_page=100", self.repo_route());
+        let mut bodies = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let answer = self.call(Method::GET, &route, None).await?;
+            let page: Vec<CommentResponse> = answer.json("comment list")?;
+            bodies.extend(page.into_iter().map(|c| c.body.unwrap_or_default()));
+            match next_link(&answer.headers) {
+                Some(next) => route = self.route_of(&next).map_err(Failed::from)?,
+                None => break,
+            }
+        }
+        Ok(bodies)
     }
 
     /// Creates a completed check run on `run.head_sha`.
@@ -482,6 +530,15 @@ impl GitHub {
     /// Requests answered with an error, by HTTP status, for /metrics.
     pub fn errors_by_status(&self) -> BTreeMap<u16, u64> {
         self.errors.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Retries, transport errors and calls given up, for /metrics.
+    pub fn calls(&self) -> CallCounts {
+        CallCounts {
+            retries: self.calls.retries.load(Relaxed),
+            transport_errors: self.calls.transport_errors.load(Relaxed),
+            gave_up: self.calls.gave_up.load(Relaxed),
+        }
     }
 
     fn repo_route(&self) -> String {
@@ -639,16 +696,20 @@ impl GitHub {
             error: GitHubError::Transport(format!("could not build {method} {url}: {e}")),
             retry: false,
         })?;
+        let counted = |failed: Failed| {
+            self.calls.transport_errors.fetch_add(1, Relaxed);
+            failed
+        };
         let response = self
             .http
             .send(request)
             .await
-            .map_err(|e| transport(format!("{method} {url}: {e}")))?;
+            .map_err(|e| counted(transport(format!("{method} {url}: {e}"))))?;
         let (parts, body) = response.into_parts();
         let body = body
             .collect()
             .await
-            .map_err(|e| transport(format!("reading the answer to {method} {url}: {e}")))?
+            .map_err(|e| counted(transport(format!("reading the answer to {method} {url}: {e}"))))?
             .to_bytes();
         if parts.status.is_success() {
             return Ok(Answer {
@@ -689,12 +750,14 @@ impl GitHub {
                         error = %failed.error,
                         "GitHub call failed; retrying"
                     );
+                    self.calls.retries.fetch_add(1, Relaxed);
                     tokio::time::sleep(wait).await;
                     backoff = backoff.saturating_mul(2);
                     attempt += 1;
                 }
                 Err(failed) => {
                     if failed.retry {
+                        self.calls.gave_up.fetch_add(1, Relaxed);
                         tracing::warn!(what, attempt, error = %failed.error, "GitHub call failed; giving up");
                     }
                     return Err(failed.error);

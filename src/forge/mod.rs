@@ -4,7 +4,7 @@
 pub mod github;
 pub mod local;
 
-pub use github::{CheckRun, GitHub, GitHubError};
+pub use github::{CallCounts, CheckRun, GitHub, GitHubError};
 pub use local::LocalForge;
 
 use crate::git::Credentials;
@@ -185,6 +185,14 @@ impl Forge {
         match self {
             Forge::Local(_) => BTreeMap::new(),
             Forge::GitHub(gh) => gh.errors_by_status(),
+        }
+    }
+
+    /// GitHub retries, transport errors and calls given up.
+    pub fn github_calls(&self) -> CallCounts {
+        match self {
+            Forge::Local(_) => CallCounts::default(),
+            Forge::GitHub(gh) => gh.calls(),
         }
     }
 }

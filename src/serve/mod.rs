@@ -176,7 +176,11 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
 
     let forge = match &settings.forge {
         ForgeSettings::Local => Forge::Local(LocalForge::new(store.clone(), data.join("proposals"))),
-        ForgeSettings::Github(gh) => Forge::GitHub(Box::new(GitHub::new(gh.app.clone())?)),
+        ForgeSettings::Github(gh) => Forge::GitHub(Box::new(
+            GitHub::new(gh.app.clone())?
+                .with_retries(gh.retry.attempts, gh.retry.first_backoff)
+                .with_max_retry_wait(gh.retry.max_wait),
+        )),
     };
 
     let (generated_key, announce) = match &settings.ingest.hs256_secret {

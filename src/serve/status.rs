@@ -68,6 +68,7 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
         queue_depth,
         shapes_in_window,
         github_errors: ctx.forge.errors_by_status(),
+        github_calls: ctx.forge.github_calls(),
         nodes,
         installations,
         store: store.kind(),

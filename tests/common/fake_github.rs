@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -103,6 +104,26 @@ struct Fault {
 }
 
 impl Fault {
+    /// `"METHOD /exact/path"` or a substring of the path.
+    fn matching(matcher: &str) -> Fault {
+        let (method, path, exact) = match matcher.split_once(' ') {
+            Some((m, p)) if !m.is_empty() && m.chars().all(|c| c.is_ascii_uppercase()) => {
+                (Some(m.to_string()), p.trim().to_string(), true)
+            }
+            _ => (None, matcher.to_string(), false),
+        };
+        Fault {
+            method,
+            path,
+            exact,
+            status: 0,
+            retry_after: None,
+            remaining: 1,
+            after: false,
+            delay: None,
+        }
+    }
+
     fn matches(&self, method: &Method, path: &str) -> bool {
         self.method
             .as_deref()
@@ -113,6 +134,119 @@ impl Fault {
                 path.contains(&self.path)
             }
     }
+}
+
+/// A kind of fault the seeded injector ([`FakeGitHub::inject_faults`]) answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultKind {
+    /// 500, 502, 503 or 504.
+    ServerError,
+    /// 429 with `Retry-After`.
+    RateLimited,
+    /// 403 "You have exceeded a secondary rate limit" with `Retry-After`.
+    SecondaryRateLimit,
+    /// The TCP connection is reset (RST) instead of answered.
+    ConnectionReset,
+    /// Handled, and answered [`FaultPlan::slow`] later.
+    Slow,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 5] = [
+        FaultKind::ServerError,
+        FaultKind::RateLimited,
+        FaultKind::SecondaryRateLimit,
+        FaultKind::ConnectionReset,
+        FaultKind::Slow,
+    ];
+
+    /// Whether the client sees a failed attempt (everything but a slow answer).
+    pub fn fails(self) -> bool {
+        self != FaultKind::Slow
+    }
+}
+
+/// How the seeded injector picks its faults: each request, with probability
+/// `rate`, gets one kind drawn uniformly from `kinds`. Server errors and
+/// resets come before or after the request is carried out (a coin flip), so
+/// the client cannot tell whether its POST took effect.
+#[derive(Debug, Clone)]
+pub struct FaultPlan {
+    pub seed: u64,
+    pub rate: f64,
+    pub kinds: Vec<FaultKind>,
+    /// Seconds in the `Retry-After` of rate-limit answers.
+    pub retry_after: u64,
+    /// How late a slow answer comes.
+    pub slow: Duration,
+}
+
+/// One fault the injector answered with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Injected {
+    pub kind: FaultKind,
+    pub method: String,
+    /// Without the `/api/v3` prefix and the query.
+    pub path: String,
+    /// The status answered (`None` for a reset).
+    pub status: Option<u16>,
+    /// The request was carried out before the fault.
+    pub processed: bool,
+}
+
+struct Injector {
+    plan: FaultPlan,
+    rng: u64,
+    injected: Vec<Injected>,
+}
+
+impl Injector {
+    /// splitmix64: small, seeded, good enough to spread faults.
+    fn next(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn chance(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// The fault for this request, if any, and whether it comes after processing.
+    fn roll(&mut self) -> Option<(FaultKind, bool, u16)> {
+        if self.plan.kinds.is_empty() || self.chance() >= self.plan.rate {
+            return None;
+        }
+        let pick = self.next() % self.plan.kinds.len() as u64;
+        let kind = self.plan.kinds[pick as usize];
+        let after = self.next() % 2 == 1;
+        let status = match kind {
+            FaultKind::ServerError => [500, 502, 503, 504][(self.next() % 4) as usize],
+            FaultKind::RateLimited => 429,
+            FaultKind::SecondaryRateLimit => 403,
+            FaultKind::ConnectionReset | FaultKind::Slow => 0,
+        };
+        Some((kind, after, status))
+    }
+}
+
+/// When a request hook runs; see [`FakeGitHub::on_request`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookPoint {
+    /// On receipt: the request is then not carried out.
+    Before,
+    /// After the request was carried out, before it is answered.
+    After,
+}
+
+type HookFn = Arc<dyn Fn() + Send + Sync>;
+
+struct Hook {
+    matcher: Fault,
+    point: HookPoint,
+    run: HookFn,
 }
 
 struct State {
@@ -129,6 +263,8 @@ struct State {
     check_runs: Vec<RecordedCheckRun>,
     requests: Vec<RequestRecord>,
     faults: Vec<Fault>,
+    injector: Option<Injector>,
+    hooks: Vec<Hook>,
     next_id: u64,
     base_url: String,
     /// Repository permission by user login; users not listed have "read".
@@ -206,13 +342,15 @@ impl FakeGitHub {
             check_runs: Vec::new(),
             requests: Vec::new(),
             faults: Vec::new(),
+            injector: None,
+            hooks: Vec::new(),
             next_id: 1000,
             base_url: format!("http://{addr}"),
             permissions: BTreeMap::new(),
             protection: Some(true),
         }));
         let app = Router::new().fallback(handle).with_state(state.clone());
-        let tx = super::http::serve_in_background(listener, app);
+        let tx = serve_resettable(listener, app);
         FakeGitHub {
             state,
             addr,
@@ -329,22 +467,57 @@ impl FakeGitHub {
     }
 
     fn add_fault(&self, matcher: &str, status: u16, retry_after: Option<u64>, times: u32, after: bool) {
-        let (method, path, exact) = match matcher.split_once(' ') {
-            Some((m, p)) if !m.is_empty() && m.chars().all(|c| c.is_ascii_uppercase()) => {
-                (Some(m.to_string()), p.trim().to_string(), true)
-            }
-            _ => (None, matcher.to_string(), false),
-        };
-        lock(&self.state).faults.push(Fault {
-            method,
-            path,
-            exact,
-            status,
-            retry_after,
-            remaining: times,
-            after,
-            delay: None,
+        let mut fault = Fault::matching(matcher);
+        fault.status = status;
+        fault.retry_after = retry_after;
+        fault.remaining = times;
+        fault.after = after;
+        lock(&self.state).faults.push(fault);
+    }
+
+    /// From now on, answer requests with faults drawn by a seeded injector
+    /// ([`FaultPlan`]); faults set with [`FakeGitHub::fail_next`] and the like
+    /// come first. [`FakeGitHub::injected`] tells what it did.
+    pub fn inject_faults(&self, plan: FaultPlan) {
+        let rng = plan.seed;
+        lock(&self.state).injector = Some(Injector {
+            plan,
+            rng,
+            injected: Vec::new(),
         });
+    }
+
+    /// Stop injecting faults (what was injected stays readable).
+    pub fn stop_faults(&self) {
+        if let Some(injector) = lock(&self.state).injector.as_mut() {
+            injector.plan.rate = 0.0;
+        }
+    }
+
+    /// Every fault the injector answered with, in order.
+    pub fn injected(&self) -> Vec<Injected> {
+        lock(&self.state)
+            .injector
+            .as_ref()
+            .map(|i| i.injected.clone())
+            .unwrap_or_default()
+    }
+
+    /// Run `hook` once, on the first request matching `matcher` (as for
+    /// [`FakeGitHub::fail_next`]), at `point`. A test kills the bot from
+    /// there: `Before`, the request is never carried out; `After`, it was,
+    /// but its answer never reaches the dead client.
+    pub fn on_request(&self, matcher: &str, point: HookPoint, hook: impl Fn() + Send + Sync + 'static) {
+        lock(&self.state).hooks.push(Hook {
+            matcher: Fault::matching(matcher),
+            point,
+            run: Arc::new(hook),
+        });
+    }
+
+    /// Hooks set with [`FakeGitHub::on_request`] that have not run yet.
+    pub fn hooks_waiting(&self) -> usize {
+        lock(&self.state).hooks.len()
     }
 
     /// Closes a pull request without merging, as a reviewer would.
@@ -729,27 +902,51 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// What becomes of one request once the fake's state was consulted.
+struct Outcome {
+    response: Response,
+    delay: Option<Duration>,
+    /// Reset the connection instead of answering.
+    reset: bool,
+    hook: Option<HookFn>,
+}
+
+impl Outcome {
+    fn answer(response: Response) -> Outcome {
+        Outcome {
+            response,
+            delay: None,
+            reset: false,
+            hook: None,
+        }
+    }
+}
+
 async fn handle(
     axum::extract::State(state): axum::extract::State<Shared>,
+    axum::Extension(connection): axum::Extension<Arc<Connection>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (response, delay) = answer(&state, method, uri, headers, body);
-    if let Some(delay) = delay {
+    let outcome = answer(&state, method, uri, headers, body);
+    if let Some(hook) = outcome.hook {
+        // Blocking (it kills a process and waits for it): off the runtime's threads.
+        let _ = tokio::task::spawn_blocking(move || hook()).await;
+    }
+    if outcome.reset {
+        connection.reset();
+        // The connection task drops the connection; this answer is never sent.
+        std::future::pending::<()>().await;
+    }
+    if let Some(delay) = outcome.delay {
         tokio::time::sleep(delay).await;
     }
-    response
+    outcome.response
 }
 
-fn answer(
-    state: &Shared,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (Response, Option<Duration>) {
+fn answer(state: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Outcome {
     let mut s = lock(state);
     let full_path = uri.path().to_string();
     let prefix = if strip_prefix(&full_path).len() != full_path.len() {
@@ -758,9 +955,22 @@ fn answer(
         ""
     };
     let path = strip_prefix(&full_path).to_string();
-    let (mut response, delay) = route(&mut s, &method, &path, prefix, uri.query(), &headers, &body);
+    let hooked = s.hooks.iter().position(|h| h.matcher.matches(&method, &path));
+    let mut outcome = match hooked.map(|i| s.hooks.remove(i)) {
+        Some(hook) => {
+            let response = match hook.point {
+                HookPoint::Before => error(StatusCode::SERVICE_UNAVAILABLE, "not carried out (test hook)"),
+                HookPoint::After => serve(&mut s, &method, &path, prefix, uri.query(), &headers, &body),
+            };
+            Outcome {
+                hook: Some(hook.run),
+                ..Outcome::answer(response)
+            }
+        }
+        None => route(&mut s, &method, &path, prefix, uri.query(), &headers, &body),
+    };
     let reset = now().unix_timestamp() + 3600;
-    let h = response.headers_mut();
+    let h = outcome.response.headers_mut();
     h.entry("x-ratelimit-limit")
         .or_insert(HeaderValue::from_static("5000"));
     h.entry("x-ratelimit-remaining")
@@ -772,13 +982,17 @@ fn answer(
         "x-github-api-version-selected",
         HeaderValue::from_static("2022-11-28"),
     );
+    let status = match outcome.reset {
+        true => 0,
+        false => outcome.response.status().as_u16(),
+    };
     s.requests.push(RequestRecord {
         method: method.to_string(),
         path: full_path,
         query: uri.query().map(str::to_string),
-        status: response.status().as_u16(),
+        status,
     });
-    (response, delay)
+    outcome
 }
 
 fn route(
@@ -789,7 +1003,7 @@ fn route(
     query: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
-) -> (Response, Option<Duration>) {
+) -> Outcome {
     let fault = s
         .faults
         .iter_mut()
@@ -802,14 +1016,72 @@ fn route(
     match fault {
         Some(Fault {
             delay: Some(delay), ..
-        }) => (serve(s, method, path, prefix, query, headers, body), Some(delay)),
+        }) => Outcome {
+            delay: Some(delay),
+            ..Outcome::answer(serve(s, method, path, prefix, query, headers, body))
+        },
         Some(fault) => {
             if fault.after {
                 let _ = serve(s, method, path, prefix, query, headers, body);
             }
-            (fault_response(&fault), None)
+            Outcome::answer(fault_response(&fault))
         }
-        None => (serve(s, method, path, prefix, query, headers, body), None),
+        None => inject(s, method, path, prefix, query, headers, body),
+    }
+}
+
+/// The seeded injector's turn: a fault, or the request served as usual.
+fn inject(
+    s: &mut State,
+    method: &Method,
+    path: &str,
+    prefix: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Outcome {
+    let Some((kind, after, status, plan)) = s
+        .injector
+        .as_mut()
+        .and_then(|i| i.roll().map(|(k, a, st)| (k, a, st, i.plan.clone())))
+    else {
+        return Outcome::answer(serve(s, method, path, prefix, query, headers, body));
+    };
+    // GitHub refuses a rate-limited request outright; other faults may strike after the work.
+    let processed = match kind {
+        FaultKind::Slow => true,
+        FaultKind::RateLimited | FaultKind::SecondaryRateLimit => false,
+        FaultKind::ServerError | FaultKind::ConnectionReset => after,
+    };
+    let served = processed.then(|| serve(s, method, path, prefix, query, headers, body));
+    if let Some(injector) = s.injector.as_mut() {
+        injector.injected.push(Injected {
+            kind,
+            method: method.to_string(),
+            path: path.to_string(),
+            status: (status != 0).then_some(status),
+            processed,
+        });
+    }
+    let fault = |status: u16, retry_after: Option<u64>| {
+        let mut f = Fault::matching(path);
+        f.status = status;
+        f.retry_after = retry_after;
+        fault_response(&f)
+    };
+    match kind {
+        FaultKind::Slow => Outcome {
+            delay: Some(plan.slow),
+            ..Outcome::answer(served.expect("a slow answer is served"))
+        },
+        FaultKind::ConnectionReset => Outcome {
+            reset: true,
+            ..Outcome::answer(error(StatusCode::INTERNAL_SERVER_ERROR, "reset"))
+        },
+        FaultKind::ServerError => Outcome::answer(fault(status, None)),
+        FaultKind::RateLimited | FaultKind::SecondaryRateLimit => {
+            Outcome::answer(fault(status, Some(plan.retry_after)))
+        }
     }
 }
 
@@ -1161,4 +1433,115 @@ fn serve(
 fn pull_index(s: &State, n: &str) -> Option<usize> {
     let n: u64 = n.parse().ok()?;
     s.pulls.iter().position(|p| p.number == n)
+}
+
+/// One TCP connection to the fake, which a handler can reset.
+pub struct Connection {
+    reset: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Connection {
+    fn reset(&self) {
+        self.reset.store(true, Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+}
+
+/// The connection's stream: closed with `SO_LINGER` 0 (an RST, not a FIN)
+/// once reset.
+struct ResettableStream {
+    stream: tokio::net::TcpStream,
+    connection: Arc<Connection>,
+}
+
+impl Drop for ResettableStream {
+    fn drop(&mut self) {
+        if self.connection.reset.load(Ordering::SeqCst) {
+            let _ = self.stream.set_zero_linger();
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for ResettableStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for ResettableStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// Like [`super::http::serve_in_background`], with each request told its
+/// [`Connection`] so a fault can reset it.
+fn serve_resettable(listener: std::net::TcpListener, app: Router) -> tokio::sync::oneshot::Sender<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    listener.set_nonblocking(true).expect("nonblocking listener");
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("fake GitHub runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+            loop {
+                let stream = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(_) => continue,
+                    },
+                    _ = &mut stopped => return,
+                };
+                let connection = Arc::new(Connection {
+                    reset: AtomicBool::new(false),
+                    notify: tokio::sync::Notify::new(),
+                });
+                let service =
+                    TowerToHyperService::new(app.clone().layer(axum::Extension(connection.clone())));
+                let io = TokioIo::new(ResettableStream {
+                    stream,
+                    connection: connection.clone(),
+                });
+                tokio::spawn(async move {
+                    let builder = Builder::new(TokioExecutor::new());
+                    let serving = builder.serve_connection(io, service);
+                    tokio::select! {
+                        _ = serving => {}
+                        _ = connection.notify.notified() => {}
+                    }
+                });
+            }
+        });
+    });
+    stop
 }

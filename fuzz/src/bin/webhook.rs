@@ -1,0 +1,3 @@
+fn main() {
+    afl::fuzz!(|data: &[u8]| shadowdraft_fuzz::targets::webhook(data));
+}
