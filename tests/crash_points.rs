@@ -103,21 +103,6 @@ async fn observe(bot: &Replica, body: &Value) {
     assert_eq!(reply.status, 202, "{}", reply.body);
 }
 
-async fn agent(bot: &Replica, name: &str) -> Value {
-    let auth = format!("Bearer {}", token());
-    let reply = bot
-        .request(
-            "GET",
-            &format!("/v1/agents/{name}"),
-            &[("authorization", &auth)],
-            Vec::new(),
-        )
-        .await
-        .expect("the bot answers");
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.json()
-}
-
 /// GitHub delivers `user`'s comment on `number` as delivery `id`.
 async fn command(bot: &Replica, id: &str, number: u64, user: &str, text: &str) {
     let body = comment(number, user, text).to_string().into_bytes();
@@ -146,7 +131,7 @@ async fn all_proposed(bot: &Replica, calls_each: u64) {
         "every agent's proposal recorded",
         || async {
             for name in AGENTS {
-                let status = agent(bot, name).await;
+                let status = bot.agent(name).await;
                 if status["proposal"].is_null() || !status["job"].is_null() {
                     return None;
                 }
@@ -187,7 +172,7 @@ async fn one_pull_request_per_agent(rig: &Rig, bot: &Replica) {
             pull.number,
             pull.body
         );
-        assert_eq!(agent(bot, name).await["proposal"]["number"], pull.number);
+        assert_eq!(bot.agent(name).await["proposal"]["number"], pull.number);
     }
 }
 
@@ -285,7 +270,7 @@ async fn killed_during_a_command_before_and_after_its_reply() {
         },
     )
     .await;
-    let status = agent(&bot, AGENT).await;
+    let status = bot.agent(AGENT).await;
     assert_eq!(status["ignored_tools"][0]["tool"], "lookup_order", "{status}");
 
     // Killed after GitHub posted the reply, before the bot marked the delivery done.
@@ -297,7 +282,7 @@ async fn killed_during_a_command_before_and_after_its_reply() {
     let bot = start(&config).await;
     // The restarted bot finds the delivery unfinished, sees its reply, and posts none.
     within(Duration::from_secs(90), "the delivery finished", || async {
-        let status = agent(&bot, AGENT).await;
+        let status = bot.agent(AGENT).await;
         status["job"].is_null().then_some(())
     })
     .await;

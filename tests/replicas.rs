@@ -51,22 +51,6 @@ async fn post(addr: &str, body: &Value, key: Option<&str>) -> Result<common::htt
     .await
 }
 
-/// `GET /v1/agents/{agent}` on one replica.
-async fn agent(replica: &Replica, name: &str) -> Value {
-    let auth = format!("Bearer {}", token());
-    let reply = replica
-        .request(
-            "GET",
-            &format!("/v1/agents/{name}"),
-            &[("authorization", &auth)],
-            Vec::new(),
-        )
-        .await
-        .expect("the replica answers");
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.json()
-}
-
 /// Batch `i`: calls of a few agents, with counts that differ per batch.
 fn batch(i: usize, agents: &[&str]) -> (Value, BTreeMap<String, u64>) {
     let mut calls = Vec::new();
@@ -275,7 +259,7 @@ async fn one_pull_request_per_agent_when_replicas_wake_at_once_and_one_dies_mid_
         let replica = &replicas[0];
         let name = victim_agent.clone();
         async move {
-            agent(replica, &name).await["job"]["claimed_by"]
+            replica.agent(&name).await["job"]["claimed_by"]
                 .as_str()
                 .map(str::to_string)
         }
@@ -297,7 +281,7 @@ async fn one_pull_request_per_agent_when_replicas_wake_at_once_and_one_dies_mid_
         || {
             let name = victim_agent.clone();
             async move {
-                let status = agent(survivor, &name).await;
+                let status = survivor.agent(&name).await;
                 (status["job"].is_null() && status["proposal"]["number"] == json!(number)).then(Instant::now)
             }
         },
@@ -316,7 +300,7 @@ async fn one_pull_request_per_agent_when_replicas_wake_at_once_and_one_dies_mid_
         within(Duration::from_secs(60), "every agent proposed", || {
             let name = name.to_string();
             async move {
-                let status = agent(survivor, &name).await;
+                let status = survivor.agent(&name).await;
                 (status["job"].is_null() && !status["proposal"].is_null()).then_some(())
             }
         })
@@ -373,7 +357,7 @@ async fn two_replicas_waking_at_once_on_one_agent_open_one_pull_request_from_bot
         assert_eq!(reply.expect("the replica answers").status, 202);
     }
     let number = within(Duration::from_secs(60), "the proposal", || async {
-        let status = agent(&replicas[1], AGENT).await;
+        let status = replicas[1].agent(AGENT).await;
         match (status["job"].is_null(), status["proposal"]["number"].as_u64()) {
             (true, Some(n)) => Some(n),
             _ => None,
@@ -474,7 +458,7 @@ async fn a_replica_that_loses_the_database_answers_503_and_recovers_without_a_re
         "never stored before, so not a duplicate: {}",
         stored.body
     );
-    let calls = agent(replica, "agent-a").await["calls_in_window"]
+    let calls = replica.agent("agent-a").await["calls_in_window"]
         .as_u64()
         .unwrap();
     assert_eq!(calls, first_counts["agent-a"] + second_counts["agent-a"]);

@@ -78,20 +78,12 @@ pub fn authzen(data: &[u8]) {
 
 /// Webhook events the bot reads: the first byte picks the event name.
 pub fn webhook(data: &[u8]) {
-    const NAMES: [&str; 8] = [
-        "pull_request",
-        "push",
-        "installation",
-        "installation_repositories",
-        "issue_comment",
-        "pull_request_review",
-        "pull_request_review_comment",
-        "ping",
-    ];
     let Some((first, payload)) = data.split_first() else {
         return;
     };
-    let name = NAMES[*first as usize % NAMES.len()];
+    // Every event the bot handles, and one it acknowledges and ignores.
+    let names: Vec<&str> = events::HANDLED.iter().copied().chain(["ping"]).collect();
+    let name = names[*first as usize % names.len()];
     if let Ok(Parsed::Event(event)) = events::parse(name, payload) {
         // The webhook handler stores the event serialised and the worker reads it back.
         let stored = serde_json::to_vec(&event).expect("events serialise");

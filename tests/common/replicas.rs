@@ -116,6 +116,18 @@ impl Replica {
         try_request(method, &self.url(path), headers, body).await
     }
 
+    /// `GET /v1/agents/{agent}`, with an ingest token.
+    pub async fn agent(&self, name: &str) -> serde_json::Value {
+        let auth = format!("Bearer {}", super::rig::token());
+        let path = format!("/v1/agents/{name}");
+        let reply = self
+            .request("GET", &path, &[("authorization", &auth)], Vec::new())
+            .await
+            .expect("the replica answers");
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.json()
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
