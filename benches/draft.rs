@@ -5,7 +5,12 @@
 //!
 //! The calls are generated to a JSONL file first (not timed), then read the way
 //! `shadowdraft draft` reads them: parse + summarise, then draft against an
-//! empty repository with replay and strict validation.
+//! empty repository with replay and strict validation (in process, per phase).
+//!
+//! Then the whole command, as users run it: the release binary
+//! (`CARGO_BIN_EXE_shadowdraft draft --observations F --catalogue C --repo EMPTY`,
+//! output to /dev/null) against `jq -c . F > /dev/null` re-printing the same
+//! file, each timed on its own in this run, and their ratio (issue 15: <= 0.25).
 
 use shadowdraft::core::catalogue;
 use shadowdraft::core::config::DraftingConfig;
@@ -13,7 +18,11 @@ use shadowdraft::core::draft::{draft, DraftInput};
 use shadowdraft::core::policies::RepoFiles;
 use shadowdraft_fleet::{Fleet, FleetSpec, Split};
 use std::io::Write;
-use std::time::Instant;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_shadowdraft");
 
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -22,6 +31,39 @@ fn peak_rss_mib() -> f64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Run a command with its output discarded; its wall time.
+fn timed(command: &mut Command) -> Duration {
+    let start = Instant::now();
+    let status = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e} (jq: apt-get install -y jq)"));
+    assert!(status.success(), "{command:?} failed: {status}");
+    start.elapsed()
+}
+
+/// The whole `shadowdraft draft` command against `jq -c .` on the same file.
+fn against_jq(observations: &Path, catalogue: &Path, repo: &Path) {
+    let draft = timed(
+        Command::new(SERVER)
+            .arg("draft")
+            .arg("--observations")
+            .arg(observations)
+            .arg("--catalogue")
+            .arg(catalogue)
+            .arg("--repo")
+            .arg(repo),
+    );
+    let jq = timed(Command::new("jq").arg("-c").arg(".").arg(observations));
+    println!(
+        "shadowdraft draft {:.2} s · jq -c . {:.2} s · ratio {:.2}x (target <= 0.25x)",
+        draft.as_secs_f64(),
+        jq.as_secs_f64(),
+        draft.as_secs_f64() / jq.as_secs_f64()
+    );
 }
 
 fn main() {
@@ -41,12 +83,14 @@ fn main() {
             out.write_all(b"\n").expect("write");
         }
     }
+    let catalogue_path = dir.path().join("catalogue.json");
+    std::fs::write(&catalogue_path, fleet.catalogue().to_string()).expect("write catalogue");
     let catalogue = catalogue::parse("fleet", &fleet.catalogue().to_string()).expect("catalogue");
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let rss_before = peak_rss_mib();
 
     let start = Instant::now();
-    let summary = shadowdraft::cli::read_summary(&[path]).expect("observations");
+    let summary = shadowdraft::cli::read_summary(std::slice::from_ref(&path)).expect("observations");
     let summarised = start.elapsed();
     let rss_summary = peak_rss_mib();
     let config = DraftingConfig::default();
@@ -76,4 +120,6 @@ fn main() {
         rss_before,
         rss_summary
     );
+    let empty_repo = dir.path().join("repo");
+    against_jq(&path, &catalogue_path, &empty_repo);
 }

@@ -437,9 +437,15 @@ struct Folder {
     progress: Arc<FoldProgress>,
 }
 
+/// A checkpoint is due no sooner than this many times as long as the last
+/// one took: while one runs nothing is folded, so under load checkpoints
+/// grow apart instead of taking over (the journal keeps every batch meanwhile).
+const CHECKPOINT_DUTY: u32 = 4;
+
 impl Folder {
     fn run(mut self, batches: Receiver<Stored>) {
         let mut last_checkpoint = Instant::now();
+        let mut last_cost = Duration::ZERO;
         loop {
             match batches.recv_timeout(self.settings.checkpoint_every) {
                 Ok(first) => {
@@ -455,8 +461,11 @@ impl Folder {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            if last_checkpoint.elapsed() >= self.settings.checkpoint_every {
+            let every = self.settings.checkpoint_every.max(last_cost * CHECKPOINT_DUTY);
+            if last_checkpoint.elapsed() >= every {
+                let start = Instant::now();
                 self.checkpoint();
+                last_cost = start.elapsed();
                 last_checkpoint = Instant::now();
             }
         }

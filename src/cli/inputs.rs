@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
 
 /// Fold observation files (or `-` for standard input) into one summary.
@@ -57,9 +56,15 @@ fn read_observations(name: &str, mut reader: impl BufRead, summary: &mut Summary
     read_lines_in_parallel(name, first, line_no, reader, summary)
 }
 
-/// Lines handed to a worker: the number of the first, and the lines.
-type Chunk = (usize, Vec<String>);
-const CHUNK_LINES: usize = 2048;
+/// Bytes of whole lines handed to a worker at a time.
+const BLOCK_BYTES: usize = 1 << 20;
+
+/// Whole lines handed to a worker: the number of the first line, and the
+/// bytes, ending with a line's end (or the input's).
+struct Block {
+    first_line: usize,
+    bytes: Vec<u8>,
+}
 
 fn add_line(name: &str, line_no: usize, text: &str, summary: &mut Summary) -> Result<(), ObservationError> {
     let origin = Origin {
@@ -83,81 +88,132 @@ fn add_batch(batch: &Batch, summary: &mut Summary) {
     }
 }
 
-/// Parse and summarise JSONL on every core: one reader hands chunks of lines
-/// to workers that each keep a summary, merged at the end (merging does not
-/// depend on how lines were split). The first bad line, by line number, is
-/// the one reported.
+/// Fold every line of a block in; the first bad one is the error.
+fn add_block(name: &str, block: &Block, summary: &mut Summary) -> Result<(), ObservationError> {
+    for (line_no, line) in (block.first_line..).zip(block.bytes.split(|&b| b == b'\n')) {
+        let text = match std::str::from_utf8(line) {
+            Ok(text) => text.trim(),
+            Err(e) => {
+                return Err(ObservationError {
+                    origin: Origin {
+                        source: name.to_string(),
+                        line: Some(line_no),
+                    },
+                    field: "(line)".into(),
+                    message: format!("not UTF-8: {e}"),
+                })
+            }
+        };
+        if !text.is_empty() {
+            add_line(name, line_no, text, summary)?;
+        }
+    }
+    Ok(())
+}
+
+/// Cut `reader`'s bytes into blocks of whole lines of about `block_bytes`
+/// each, numbered from `first_line`, and hand each to `send` in order; stops
+/// early when `send` returns false.
+fn cut_blocks(
+    mut reader: impl Read,
+    first_line: usize,
+    block_bytes: usize,
+    mut send: impl FnMut(Block) -> bool,
+) -> std::io::Result<()> {
+    let mut line_no = first_line;
+    let mut bytes = Vec::with_capacity(block_bytes);
+    loop {
+        let searched = bytes.len();
+        if (&mut reader).take(block_bytes as u64).read_to_end(&mut bytes)? == 0 {
+            if !bytes.is_empty() {
+                send(Block {
+                    first_line: line_no,
+                    bytes,
+                });
+            }
+            return Ok(());
+        }
+        // A line that does not end in this block waits for the next one.
+        let Some(last) = memchr::memrchr(b'\n', &bytes[searched..]) else {
+            continue;
+        };
+        let cut = searched + last + 1;
+        let mut next = Vec::with_capacity(block_bytes + bytes.len() - cut);
+        next.extend_from_slice(&bytes[cut..]);
+        bytes.truncate(cut);
+        let lines = memchr::memchr_iter(b'\n', &bytes).count();
+        if !send(Block {
+            first_line: line_no,
+            bytes,
+        }) {
+            return Ok(());
+        }
+        line_no += lines;
+        bytes = next;
+    }
+}
+
+/// Parse and summarise JSONL on every core: this thread cuts the input into
+/// blocks of whole lines that workers each fold into a summary of their own,
+/// merged at the end (merging does not depend on how lines were split). The
+/// first bad line, by line number, is the one reported.
 fn read_lines_in_parallel(
     name: &str,
     first: String,
     first_line: usize,
-    mut reader: impl BufRead,
+    reader: impl Read,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8);
-    let (send, receive) = mpsc::sync_channel::<Chunk>(workers * 2);
-    let receive = Mutex::new(receive);
-    let failed = AtomicBool::new(false);
+    let input = std::io::Cursor::new(first.into_bytes()).chain(reader);
+    read_blocks(name, input, first_line, BLOCK_BYTES, workers, summary)
+}
+
+/// [`read_lines_in_parallel`] with the block size and the number of workers given.
+fn read_blocks(
+    name: &str,
+    input: impl Read,
+    first_line: usize,
+    block_bytes: usize,
+    workers: usize,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let (send, receive) = mpsc::sync_channel::<Block>(workers * 2);
+    // The first worker to fail drops the receiver, so the reader stops too.
+    let receive = Mutex::new(Some(receive));
     let results: Vec<(Summary, Option<ObservationError>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 scope.spawn(|| {
                     let mut part = Summary::default();
+                    // Blocks come in order: every block before a bad line's
+                    // was taken before it, and is folded whole.
                     loop {
-                        let Ok((start, lines)) = receive.lock().expect("reader alive").recv() else {
-                            return (part, None);
+                        let block = match receive.lock().expect("reader alive").as_ref() {
+                            Some(blocks) => blocks.recv(),
+                            None => break,
                         };
-                        for (i, line) in lines.iter().enumerate() {
-                            let text = line.trim();
-                            if text.is_empty() {
-                                continue;
-                            }
-                            if let Err(e) = add_line(name, start + i, text, &mut part) {
-                                failed.store(true, Ordering::Relaxed);
-                                return (part, Some(e));
-                            }
+                        let Ok(block) = block else {
+                            break;
+                        };
+                        if let Err(e) = add_block(name, &block, &mut part) {
+                            receive.lock().expect("reader alive").take();
+                            return (part, Some(e));
                         }
                     }
+                    (part, None)
                 })
             })
             .collect();
-        let mut chunk = (first_line, vec![first]);
-        let mut line_no = first_line;
-        let mut read_error = None;
-        while !failed.load(Ordering::Relaxed) {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
-                Ok(0) => break,
-                Ok(_) => {
-                    line_no += 1;
-                    chunk.1.push(line);
-                    if chunk.1.len() == CHUNK_LINES {
-                        let next = (line_no + 1, Vec::with_capacity(CHUNK_LINES));
-                        if send.send(std::mem::replace(&mut chunk, next)).is_err() {
-                            break;
-                        }
-                    }
-                }
-                Err(e) => {
-                    read_error = Some(e);
-                    break;
-                }
-            }
-        }
-        if !chunk.1.is_empty() {
-            let _ = send.send(chunk);
-        }
+        let read = cut_blocks(input, first_line, block_bytes, |block| send.send(block).is_ok());
         drop(send);
         let results = handles
             .into_iter()
             .map(|h| h.join().expect("reader worker panicked"))
             .collect();
-        if let Some(e) = read_error {
-            return Err(e);
-        }
-        Ok(results)
+        read.map(|()| results)
     })?;
     let mut errors = Vec::new();
     for (part, error) in results {
@@ -226,4 +282,130 @@ pub fn write_changes(dir: &Path, changes: &BTreeMap<String, FileChange>) -> anyh
         fs::rename(&temporary, &path).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::draft::{draft, DraftInput};
+    use shadowdraft_fleet::{Fleet, FleetSpec, Split};
+
+    /// A small fleet's calls as JSONL, with CRLF line ends and blank lines mixed in.
+    fn jsonl() -> String {
+        let fleet = Fleet::new(&FleetSpec {
+            agents: 4,
+            calls_per_agent: 150,
+            seed: 3,
+        });
+        let mut text = String::new();
+        for (i, call) in fleet.calls(Split::Train).enumerate() {
+            text.push_str(&call.to_string());
+            text.push_str(match i % 7 {
+                0 => "\r\n",
+                3 => "\n\n",
+                5 => "\n \r\n",
+                _ => "\n",
+            });
+        }
+        text
+    }
+
+    /// The reference: every line in turn, into one summary.
+    fn line_by_line(name: &str, text: &str) -> Result<Summary, ObservationError> {
+        let mut summary = Summary::default();
+        for (i, line) in text.split('\n').enumerate() {
+            let line = line.trim();
+            if !line.is_empty() {
+                add_line(name, i + 1, line, &mut summary)?;
+            }
+        }
+        Ok(summary)
+    }
+
+    fn in_blocks(text: &str, block_bytes: usize, workers: usize) -> anyhow::Result<Summary> {
+        let mut summary = Summary::default();
+        read_blocks("t.jsonl", text.as_bytes(), 1, block_bytes, workers, &mut summary)?;
+        Ok(summary)
+    }
+
+    /// What a summary drafts to: the text users read, compared byte for byte.
+    fn drafted(summary: &Summary) -> String {
+        let d = draft(&DraftInput {
+            files: &Default::default(),
+            summary,
+            catalogue: None,
+            config: &Default::default(),
+        })
+        .expect("draft");
+        format!(
+            "{}\n{}",
+            crate::render::diff(&d.changes),
+            crate::render::evidence(&d.evidence)
+        )
+    }
+
+    #[test]
+    fn blocks_of_any_size_on_any_number_of_workers_summarise_as_line_by_line() {
+        let text = jsonl();
+        let expected = line_by_line("t.jsonl", &text).unwrap();
+        let expected_draft = drafted(&expected);
+        assert!(expected_draft.contains("permit"), "{expected_draft}");
+        // 1 byte: every line is split across blocks; 97: most are, mid-line and mid-CRLF.
+        for (block_bytes, workers) in [(1, 2), (97, 3), (4096, 2), (1 << 20, 1), (1 << 20, 2)] {
+            let got = in_blocks(&text, block_bytes, workers).unwrap();
+            assert_eq!(
+                (got.calls, got.shape_count()),
+                (expected.calls, expected.shape_count()),
+                "{block_bytes} bytes, {workers} workers"
+            );
+            assert_eq!(
+                drafted(&got),
+                expected_draft,
+                "{block_bytes} bytes, {workers} workers"
+            );
+        }
+        // Without a final line end, the last line still counts.
+        let trimmed = text.trim_end();
+        let got = in_blocks(trimmed, 61, 2).unwrap();
+        assert_eq!(got.calls, expected.calls);
+    }
+
+    #[test]
+    fn the_first_bad_line_is_reported_by_its_number_whatever_the_split() {
+        let text = jsonl();
+        let mut lines: Vec<&str> = text.split('\n').collect();
+        let (first_bad, later_bad) = (lines.len() / 3, lines.len() * 2 / 3);
+        lines[first_bad] = r#"{"agent":"a","tool":5,"args":{}}"#;
+        lines[later_bad] = "not json";
+        let bad = lines.join("\n");
+        let expected = line_by_line("t.jsonl", &bad).unwrap_err().to_string();
+        assert!(
+            expected.starts_with(&format!("t.jsonl:{}: field `tool`", first_bad + 1)),
+            "{expected}"
+        );
+        for (block_bytes, workers) in [(1, 2), (113, 2), (4096, 3), (1 << 20, 2)] {
+            let got = in_blocks(&bad, block_bytes, workers).unwrap_err().to_string();
+            assert_eq!(got, expected, "{block_bytes} bytes, {workers} workers");
+        }
+        // A line that is not UTF-8 is named too.
+        let mut bytes = text.clone().into_bytes();
+        let at = text.len() / 2 + text[text.len() / 2..].find('{').unwrap() + 1;
+        bytes[at] = 0xff;
+        let line = text[..at].matches('\n').count() + 1;
+        let mut summary = Summary::default();
+        let e = read_blocks("t.jsonl", &bytes[..], 1, 64, 2, &mut summary).unwrap_err();
+        let prefix = format!("t.jsonl:{line}: field `(line)`: not UTF-8");
+        assert!(e.to_string().starts_with(&prefix), "{e}");
+    }
+
+    #[test]
+    fn a_file_is_read_whole_after_its_first_line_is_looked_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("calls.jsonl");
+        let text = format!("\n\r\n{}", jsonl());
+        fs::write(&path, &text).unwrap();
+        let got = observations(&[path]).unwrap();
+        let expected = line_by_line("x", &text).unwrap();
+        assert_eq!(drafted(&got), drafted(&expected));
+    }
 }

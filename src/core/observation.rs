@@ -465,8 +465,14 @@ fn finish_call(origin: &Origin, raw: RawCall) -> Result<Call, ObservationError> 
 
 /// Parse one call from a JSON text.
 pub fn parse_call(origin: &Origin, text: &str) -> Result<Call, ObservationError> {
-    let de = &mut serde_json::Deserializer::from_str(text);
-    let raw: RawCall = from_serde(origin, "", serde_path_to_error::deserialize(de))?;
+    // As for batches: only a call that fails pays for tracking the path.
+    let raw: RawCall = match serde_json::from_str(text) {
+        Ok(raw) => raw,
+        Err(_) => {
+            let de = &mut serde_json::Deserializer::from_str(text);
+            from_serde(origin, "", serde_path_to_error::deserialize(de))?
+        }
+    };
     finish_call(origin, raw)
 }
 

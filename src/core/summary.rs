@@ -93,11 +93,14 @@ pub struct Slice {
     trie: PathTrie,
     pub shapes: HashMap<ShapeKey, ShapeStats>,
     pub calls: u64,
+    /// The key of the call being added (see [`Slice::add`]).
+    #[serde(skip)]
+    scratch: ShapeKey,
 }
 
 /// One distinct call shape: server index and (leaf index, value index) per present argument
 /// and session attribute, and which arguments equalled which session attributes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ShapeKey {
     pub server: u32,
     pub cells: Vec<(u32, u32)>,
@@ -133,7 +136,7 @@ impl ShapeStats {
 
 /// Insert into a set of the `limit` smallest items (order-independent, like merging).
 fn keep_one(into: &mut BTreeSet<String>, item: &str, limit: usize) {
-    if into.contains(item) || (into.len() >= limit && into.last().is_some_and(|last| item >= last.as_str())) {
+    if (into.len() >= limit && into.last().is_some_and(|last| item >= last.as_str())) || into.contains(item) {
         return;
     }
     into.insert(item.to_string());
@@ -341,15 +344,17 @@ impl Leaf {
     fn intern(&mut self, value: &Value, hash: u64, count: u64) -> Option<u32> {
         match &mut self.table {
             Table::Exact(entries, index) => {
+                // Every entry's hash is in the index: a hash not there is a
+                // new value, one there but not equal a collision to look past.
                 if let Some(&id) = index.get(&hash) {
                     if entries[id as usize].value == *value {
                         entries[id as usize].count = entries[id as usize].count.saturating_add(count);
                         return Some(id);
                     }
-                }
-                if let Some(id) = entries.iter().position(|e| e.value == *value) {
-                    entries[id].count = entries[id].count.saturating_add(count);
-                    return Some(id as u32);
+                    if let Some(id) = entries.iter().position(|e| e.value == *value) {
+                        entries[id].count = entries[id].count.saturating_add(count);
+                        return Some(id as u32);
+                    }
                 }
                 if entries.len() >= EXACT_VALUES {
                     return None;
@@ -501,7 +506,7 @@ impl Slice {
         let hash = value_hash(value);
         let leaf = &mut self.leaves[id as usize];
         leaf.calls = leaf.calls.saturating_add(count);
-        leaf.distinct.insert(hash);
+        let exact_before = leaf.table.is_exact().then(|| leaf.table.entries().len());
         let value_id = match leaf.intern(value, hash, count) {
             Some(v) => v,
             None => {
@@ -511,6 +516,12 @@ impl Slice {
                     .expect("key tables always accept")
             }
         };
+        // A value an exact table already held was counted when first seen
+        // (the sketch only ever drops hashes, so counting it again is a no-op).
+        let leaf = &mut self.leaves[id as usize];
+        if exact_before != Some(leaf.table.entries().len()) || !leaf.table.is_exact() {
+            leaf.distinct.insert(hash);
+        }
         cells.push((id, value_id));
     }
 
@@ -590,18 +601,28 @@ impl Slice {
     fn add(&mut self, call: &Call, source: Option<&str>) {
         self.calls = self.calls.saturating_add(call.count);
         let server = self.server_index(&call.server);
-        let mut cells = Vec::with_capacity(call.args.len());
-        self.walk(&mut Vec::new(), &call.args, call.count, &mut cells);
-        let mut bound = Vec::new();
+        // The key is built in a buffer kept between calls: a shape seen
+        // before costs no allocation.
+        let mut key = std::mem::take(&mut self.scratch);
+        key.server = server;
+        key.cells.clear();
+        key.bound.clear();
+        self.walk(&mut Vec::new(), &call.args, call.count, &mut key.cells);
         if let Some(session) = call.session.as_ref().filter(|s| !s.is_empty()) {
             for (name, value) in session {
-                self.add_leaf_value(&[SESSION_ROOT, name], value, call.count, &mut cells);
+                self.add_leaf_value(&[SESSION_ROOT, name], value, call.count, &mut key.cells);
             }
-            bound = self.bindings(&call.args, session);
+            key.bound = self.bindings(&call.args, session);
         }
-        cells.sort_unstable();
+        key.cells.sort_unstable();
         // Fold the call straight in: no per-call sets or strings unless kept.
-        let stats = self.shapes.entry(ShapeKey { server, cells, bound }).or_default();
+        let stats = if self.shapes.contains_key(&key) {
+            let stats = self.shapes.get_mut(&key).expect("present");
+            self.scratch = key;
+            stats
+        } else {
+            self.shapes.entry(key).or_default()
+        };
         stats.count = stats.count.saturating_add(call.count);
         stats.first_seen = earliest(stats.first_seen, call.first_seen);
         stats.last_seen = latest(stats.last_seen, call.last_seen);
