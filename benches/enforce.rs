@@ -198,6 +198,23 @@ fn in_process(loaded: &Loaded, cold_calls: usize) {
         node.evaluation(body).expect("valid");
     }
     let policy = fresh(loaded);
+    // How many rules a decision meets: what "flat in the number of agents" rests on.
+    let sizes: Vec<usize> = pool
+        .iter()
+        .filter_map(|b| {
+            let q = authzen::parse_evaluation(b).expect("valid");
+            policy
+                .slice_for(&q.agent, &q.tool, &q.server)
+                .map(|set| set.policies().count())
+        })
+        .collect();
+    println!(
+        "  slices met by the cold calls: {:.2} rules on average, {} at most; {} of {} rules in the native fragment",
+        sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64,
+        sizes.iter().max().unwrap_or(&0),
+        policy.native_rules(),
+        policy.rules
+    );
     let mut cold = Vec::with_capacity(pool.len());
     let mut allowed = 0u64;
     for body in &pool {

@@ -216,7 +216,21 @@ fn compile(v: &Value) -> Option<Expr> {
             Expr::Like(boxed(&body["left"])?, pattern)
         }
         "if-then-else" => Expr::If(boxed(&body["if"])?, boxed(&body["then"])?, boxed(&body["else"])?),
-        "Set" => Expr::Set(body.as_array()?.iter().map(compile).collect::<Option<_>>()?),
+        "Set" => {
+            let items: Vec<Expr> = body.as_array()?.iter().map(compile).collect::<Option<_>>()?;
+            // A set of literals (`["eur", "sek"].contains(…)`) is built once, here.
+            let literals: Option<Vec<Val>> = items
+                .iter()
+                .map(|i| match i {
+                    Expr::Lit(v) => Some(v.clone()),
+                    _ => None,
+                })
+                .collect();
+            match literals {
+                Some(values) => Expr::Lit(Val::set(values)),
+                None => Expr::Set(items),
+            }
+        }
         _ => return None,
     })
 }

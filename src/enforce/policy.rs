@@ -125,6 +125,29 @@ impl ToolSlices {
     }
 }
 
+/// Every rule compiled for the native path (`None`: outside the fragment),
+/// on all cores: a rule takes Cedar a few policy round trips to explain itself.
+fn compile_natively(rules: &[Rule]) -> Vec<Option<Arc<NativeRule>>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = rules.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = rules
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|r| NativeRule::compile(r.id.as_ref(), &r.policy).map(Arc::new))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().expect("compiling does not panic"))
+            .collect()
+    })
+}
+
 impl Enforced {
     /// Parse and strictly validate `files`; every problem is returned together.
     pub fn build(commit: &str, files: &RepoFiles) -> Result<Enforced, Vec<String>> {
@@ -153,10 +176,7 @@ impl Enforced {
         }
         let applies_to_tool =
             |rule: &Rule, tool: &str| rule.tools.as_ref().is_none_or(|ts| ts.iter().any(|t| t == tool));
-        let native: Vec<Option<Arc<NativeRule>>> = rules
-            .iter()
-            .map(|r| NativeRule::compile(r.id.as_ref(), &r.policy).map(Arc::new))
-            .collect();
+        let native = compile_natively(rules);
         let mut generic = HashMap::new();
         for tool in &tools {
             let indices: Vec<usize> = (0..rules.len())
