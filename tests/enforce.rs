@@ -476,6 +476,69 @@ fn cached_decisions_equal_fresh_ones() {
     assert!(cold.iter().any(|o| o.allowed) && cold.iter().any(|o| !o.allowed));
 }
 
+/// Cedar stays the source of truth: the native fast path takes every
+/// held-out and attack call of a drafted fleet (each preset) to the same
+/// decision, determining rules and reason as Cedar on the same slice.
+#[test]
+fn native_decisions_are_cedars() {
+    use shadowdraft::core::config::Preset;
+    use shadowdraft::core::policies::RepoFiles;
+    use shadowdraft::enforce::authzen::Query;
+    use shadowdraft::enforce::policy::Enforced;
+    use shadowdraft_fleet::Split;
+
+    for (preset, agents) in [(Preset::Balanced, 40), (Preset::Tight, 12), (Preset::Loose, 12)] {
+        let drafted = common::draft_fleet(common::fleet(agents, 300, 7), &RepoFiles::default(), preset);
+        let files = common::applied(&RepoFiles::default(), &drafted.draft);
+        let enforced = Enforced::build("c1", &files).unwrap();
+        assert_eq!(
+            enforced.native_rules(),
+            enforced.rules,
+            "{preset:?}: every drafted rule is in the native fragment"
+        );
+        let (mut calls, mut native, mut denied, mut explained) = (0, 0, 0, 0);
+        for v in drafted
+            .fleet
+            .calls(Split::HeldOut)
+            .chain(drafted.fleet.calls(Split::Attack))
+        {
+            let call = common::call(&v);
+            let query = Query {
+                agent: call.agent,
+                tool: call.tool,
+                server: call.server,
+                args: call.args,
+                session: call.session,
+            };
+            calls += 1;
+            let cedar = enforce::decide_by_cedar(&enforced, &query);
+            if let Some(fast) = enforce::decide_natively(&enforced, &query) {
+                assert_eq!(fast, cedar, "{preset:?}: {query:?}");
+                native += 1;
+                denied += !fast.allowed as usize;
+                explained += fast.reason.as_deref().is_some_and(|r| r.contains("closest rule")) as usize;
+            }
+        }
+        // Calls no rule covers never reach either path; all others are native.
+        let uncovered = drafted
+            .fleet
+            .calls(Split::HeldOut)
+            .chain(drafted.fleet.calls(Split::Attack))
+            .map(|v| common::call(&v))
+            .filter(|c| enforced.slice_for(&c.agent, &c.tool, &c.server).is_none())
+            .count();
+        assert_eq!(
+            native,
+            calls - uncovered,
+            "{preset:?}: every covered call decided natively"
+        );
+        assert!(
+            denied > 100 && explained > 100,
+            "{preset:?}: {denied} denied, {explained} explained"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evaluations_are_capped_and_health_stays_responsive() {
     let rig = Rig::new();

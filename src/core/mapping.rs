@@ -10,6 +10,7 @@
 //! decimals. A call that does not fit the schema is an error: fail closed.
 
 use super::classify::ElementKind;
+use super::native::Val;
 use super::schema::{DerivedAttrs, Schema, AGENT_TYPE, SERVER_TYPE};
 use super::types::{decimal_scaled, decimal_text, ArgType, Attr};
 use cedar_policy::{Context, EntityId, EntityTypeName, EntityUid, Request, RestrictedExpression};
@@ -87,15 +88,79 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-fn convert(path: &str, value: &Value, ty: &ArgType) -> Result<RestrictedExpression, MappingError> {
+/// What the mapping builds a typed value with: Cedar's restricted
+/// expressions for a [`request`], or [`Val`]s for [`native_context`].
+/// One conversion for both, so they cannot disagree on what fits the schema.
+trait Build {
+    type Out;
+    fn string(s: &str) -> Self::Out;
+    fn bool(b: bool) -> Self::Out;
+    fn long(i: i64) -> Self::Out;
+    /// A decimal scaled by 10^4, within Cedar's range.
+    fn decimal(scaled: i128) -> Self::Out;
+    fn set(items: Vec<Self::Out>) -> Self::Out;
+    /// `Err`: a name twice.
+    fn record(fields: Vec<(String, Self::Out)>) -> Result<Self::Out, ()>;
+}
+
+struct Cedar;
+
+impl Build for Cedar {
+    type Out = RestrictedExpression;
+    fn string(s: &str) -> RestrictedExpression {
+        RestrictedExpression::new_string(s.to_string())
+    }
+    fn bool(b: bool) -> RestrictedExpression {
+        RestrictedExpression::new_bool(b)
+    }
+    fn long(i: i64) -> RestrictedExpression {
+        RestrictedExpression::new_long(i)
+    }
+    fn decimal(scaled: i128) -> RestrictedExpression {
+        RestrictedExpression::new_decimal(decimal_text(scaled))
+    }
+    fn set(items: Vec<RestrictedExpression>) -> RestrictedExpression {
+        RestrictedExpression::new_set(items)
+    }
+    fn record(fields: Vec<(String, RestrictedExpression)>) -> Result<RestrictedExpression, ()> {
+        RestrictedExpression::new_record(fields).map_err(|_| ())
+    }
+}
+
+struct Native;
+
+impl Build for Native {
+    type Out = Val;
+    fn string(s: &str) -> Val {
+        Val::String(s.into())
+    }
+    fn bool(b: bool) -> Val {
+        Val::Bool(b)
+    }
+    fn long(i: i64) -> Val {
+        Val::Long(i)
+    }
+    fn decimal(scaled: i128) -> Val {
+        // `decimal_scaled` keeps to i64, the range Cedar parses `decimal_text` into.
+        Val::Decimal(scaled as i64)
+    }
+    fn set(items: Vec<Val>) -> Val {
+        Val::set(items)
+    }
+    fn record(fields: Vec<(String, Val)>) -> Result<Val, ()> {
+        Val::record(fields).ok_or(())
+    }
+}
+
+fn convert<B: Build>(path: &str, value: &Value, ty: &ArgType) -> Result<B::Out, MappingError> {
     let wrong = || MappingError::WrongType {
         path: path.to_string(),
         expected: ty.to_string(),
         found: kind(value),
     };
     Ok(match (ty, value) {
-        (ArgType::String, Value::String(s)) => RestrictedExpression::new_string(s.clone()),
-        (ArgType::Bool, Value::Bool(b)) => RestrictedExpression::new_bool(*b),
+        (ArgType::String, Value::String(s)) => B::string(s),
+        (ArgType::Bool, Value::Bool(b)) => B::bool(*b),
         (ArgType::Long, Value::Number(n)) => {
             if n.is_f64() {
                 return Err(wrong());
@@ -103,29 +168,29 @@ fn convert(path: &str, value: &Value, ty: &ArgType) -> Result<RestrictedExpressi
             let i = n
                 .as_i64()
                 .ok_or_else(|| MappingError::OutOfRange(path.to_string()))?;
-            RestrictedExpression::new_long(i)
+            B::long(i)
         }
         (ArgType::Decimal, Value::Number(n)) => {
             let scaled = decimal_scaled(n).ok_or_else(|| MappingError::OutOfRange(path.to_string()))?;
-            RestrictedExpression::new_decimal(decimal_text(scaled))
+            B::decimal(scaled)
         }
-        (ArgType::Set(element), Value::Array(items)) => RestrictedExpression::new_set(
+        (ArgType::Set(element), Value::Array(items)) => B::set(
             items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| convert(&format!("{path}[{i}]"), item, element))
+                .map(|(i, item)| convert::<B>(&format!("{path}[{i}]"), item, element))
                 .collect::<Result<Vec<_>, _>>()?,
         ),
-        (ArgType::Record(attrs), Value::Object(map)) => record(path, map, attrs)?,
+        (ArgType::Record(attrs), Value::Object(map)) => record::<B>(path, map, attrs)?,
         _ => return Err(wrong()),
     })
 }
 
-fn record(
+fn record<B: Build>(
     path: &str,
     map: &Map<String, Value>,
     attrs: &BTreeMap<String, Attr>,
-) -> Result<RestrictedExpression, MappingError> {
+) -> Result<B::Out, MappingError> {
     let join = |name: &str| {
         if path.is_empty() {
             name.to_string()
@@ -141,29 +206,29 @@ fn record(
         let attr = attrs
             .get(name)
             .ok_or_else(|| MappingError::UnknownArgument(join(name)))?;
-        fields.push((name.clone(), convert(&join(name), value, &attr.ty)?));
+        fields.push((name.clone(), convert::<B>(&join(name), value, &attr.ty)?));
     }
     for (name, attr) in attrs {
         if attr.required && map.get(name).is_none_or(Value::is_null) {
             return Err(MappingError::MissingArgument(join(name)));
         }
     }
-    RestrictedExpression::new_record(fields).map_err(|_| MappingError::UnknownArgument(path.to_string()))
+    B::record(fields).map_err(|()| MappingError::UnknownArgument(path.to_string()))
 }
 
 /// The session as the schema declares it: attributes it does not declare are
 /// left out (no policy can read them under strict validation), a declared one
 /// of the wrong type does not fit.
-fn session_record(
+fn session_record<B: Build>(
     session: &Map<String, Value>,
     declared: &BTreeMap<String, Attr>,
-) -> Result<RestrictedExpression, MappingError> {
+) -> Result<B::Out, MappingError> {
     let mut fields = Vec::with_capacity(session.len());
     for (name, value) in session {
         if let Some(attr) = declared.get(name) {
             fields.push((
                 name.clone(),
-                convert(&format!("{SESSION}.{name}"), value, &attr.ty)?,
+                convert::<B>(&format!("{SESSION}.{name}"), value, &attr.ty)?,
             ));
         }
     }
@@ -172,15 +237,15 @@ fn session_record(
             return Err(MappingError::MissingArgument(format!("{SESSION}.{name}")));
         }
     }
-    RestrictedExpression::new_record(fields).map_err(|_| MappingError::UnknownArgument(SESSION.to_string()))
+    B::record(fields).map_err(|()| MappingError::UnknownArgument(SESSION.to_string()))
 }
 
 /// `context.derived`: for each declared set argument present in the call, the
 /// set of each element's key, per declared kind (`classify::ElementKind`).
-fn derived_record(
+fn derived_record<B: Build>(
     args: &Map<String, Value>,
     declared: &DerivedAttrs,
-) -> Result<RestrictedExpression, MappingError> {
+) -> Result<B::Out, MappingError> {
     let mut fields = Vec::new();
     for (arg, attributes) in declared {
         let Some(Value::Array(items)) = args.get(arg) else {
@@ -196,14 +261,33 @@ fn derived_record(
                 .collect();
             kinds.push((
                 attribute.clone(),
-                RestrictedExpression::new_set(keys.into_iter().map(RestrictedExpression::new_string)),
+                B::set(keys.iter().map(|k| B::string(k)).collect()),
             ));
         }
-        let record =
-            RestrictedExpression::new_record(kinds).map_err(|_| MappingError::UnknownDerived(arg.clone()))?;
+        let record = B::record(kinds).map_err(|()| MappingError::UnknownDerived(arg.clone()))?;
         fields.push((arg.clone(), record));
     }
-    RestrictedExpression::new_record(fields).map_err(|_| MappingError::UnknownDerived(String::new()))
+    B::record(fields).map_err(|()| MappingError::UnknownDerived(String::new()))
+}
+
+/// The context's attributes for a call, built with `B`.
+fn context_pairs<B: Build>(
+    tool: &str,
+    args: &Map<String, Value>,
+    session: Option<&Map<String, Value>>,
+    schema: &Schema,
+) -> Result<Vec<(String, B::Out)>, MappingError> {
+    let attrs = schema
+        .tool(tool)
+        .ok_or_else(|| MappingError::UnknownTool(tool.to_string()))?;
+    let mut pairs = vec![(INPUT.to_string(), record::<B>("", args, attrs)?)];
+    if let (Some(declared), Some(session)) = (schema.session(tool), session) {
+        pairs.push((SESSION.to_string(), session_record::<B>(session, declared)?));
+    }
+    if let Some(declared) = schema.derived(tool) {
+        pairs.push((DERIVED.to_string(), derived_record::<B>(args, declared)?));
+    }
+    Ok(pairs)
 }
 
 /// The Cedar request for a call, typed by `schema`. `session` is the call's
@@ -216,16 +300,7 @@ pub fn request(
     session: Option<&Map<String, Value>>,
     schema: &Schema,
 ) -> Result<Request, MappingError> {
-    let attrs = schema
-        .tool(tool)
-        .ok_or_else(|| MappingError::UnknownTool(tool.to_string()))?;
-    let mut pairs = vec![(INPUT.to_string(), record("", args, attrs)?)];
-    if let (Some(declared), Some(session)) = (schema.session(tool), session) {
-        pairs.push((SESSION.to_string(), session_record(session, declared)?));
-    }
-    if let Some(declared) = schema.derived(tool) {
-        pairs.push((DERIVED.to_string(), derived_record(args, declared)?));
-    }
+    let pairs = context_pairs::<Cedar>(tool, args, session, schema)?;
     let context = Context::from_pairs(pairs).map_err(|_| MappingError::OutOfRange(INPUT.to_string()))?;
     Request::new(
         agent_uid(agent),
@@ -235,6 +310,18 @@ pub fn request(
         None,
     )
     .map_err(|_| MappingError::UnknownTool(tool.to_string()))
+}
+
+/// The same context as [`request`] gives Cedar, as a record of native values
+/// for [`super::native`] (the same checks, the same errors).
+pub fn native_context(
+    tool: &str,
+    args: &Map<String, Value>,
+    session: Option<&Map<String, Value>>,
+    schema: &Schema,
+) -> Result<Val, MappingError> {
+    let pairs = context_pairs::<Native>(tool, args, session, schema)?;
+    Val::record(pairs).ok_or_else(|| MappingError::OutOfRange(INPUT.to_string()))
 }
 
 /// Why a Cedar request cannot be read back as a call.

@@ -15,6 +15,7 @@ pub mod ladder;
 pub mod layout;
 pub mod mapping;
 pub mod names;
+pub mod native;
 pub mod observation;
 pub mod permits;
 pub mod plan;

@@ -82,6 +82,29 @@ fn single(head: &Value, kind: &str, body: Option<Value>) -> Option<Policy> {
     Policy::from_json(None, p).ok()
 }
 
+/// What [`explain_miss`] tests one by one in a rule's EST (annotations
+/// removed): each `when` conjunct and each whole `unless` body (`true`: a
+/// `when`), with the text it names the part by. `None` when a part (or the
+/// bare scope) does not rebuild as a policy.
+pub fn explained_parts(est: &Value) -> Option<Vec<(bool, Value, String)>> {
+    single(est, "when", None)?;
+    let mut out = Vec::new();
+    for condition in est["conditions"].as_array().cloned().unwrap_or_default() {
+        let kind = condition["kind"].as_str().unwrap_or("when").to_string();
+        let mut parts = Vec::new();
+        if kind == "when" {
+            conjuncts(&condition["body"], &mut parts);
+        } else {
+            parts.push(condition["body"].clone());
+        }
+        for part in parts {
+            let text = body_text(&single(est, &kind, Some(part.clone()))?);
+            out.push((kind == "when", part, text));
+        }
+    }
+    Some(out)
+}
+
 /// Which parts of `policy` fail for `request`.
 pub fn explain_miss(policy: &Policy, request: &Request) -> Miss {
     let Ok(mut est) = policy.to_json() else {

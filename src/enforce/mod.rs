@@ -28,6 +28,7 @@ pub use crate::config::{EnforceConfig, Mode, NodeSettings};
 use crate::config::Committer;
 use crate::core::check::why_denied;
 use crate::core::mapping;
+use crate::core::native;
 use crate::core::replay::authorize;
 use crate::git::{Credentials, PolicyRepo};
 use anyhow::Context as _;
@@ -134,8 +135,60 @@ pub fn decide(enforced: Option<&Enforced>, query: &Query) -> Decision {
     outcome
 }
 
-/// Map the call to a Cedar request and authorize it on its slice.
+/// Decide on the slice: natively when its rules are in the fragment, else (or
+/// when the native path cannot tell) with Cedar.
 fn evaluate(enforced: &Enforced, set: &cedar_policy::PolicySet, query: &Query) -> Decision {
+    decide_natively(enforced, query).unwrap_or_else(|| decide_with_cedar(enforced, set, query))
+}
+
+/// The decision without Cedar, when every rule it reads is in the native
+/// fragment and evaluates; `None`: ask Cedar. Not cached.
+pub fn decide_natively(enforced: &Enforced, query: &Query) -> Option<Decision> {
+    let rules = enforced.native_slice_for(&query.agent, &query.tool, &query.server)?;
+    let context = match mapping::native_context(
+        &query.tool,
+        &query.args,
+        query.session.as_ref(),
+        &enforced.repo.schema,
+    ) {
+        Ok(c) => c,
+        Err(e) => return Some(deny(format!("the call does not fit the schema: {e}"))),
+    };
+    let call = native::Call {
+        agent: &query.agent,
+        tool: &query.tool,
+        server: &query.server,
+    };
+    let (allowed, determining) = native::decide(rules, call, &context)?;
+    let reason = if allowed {
+        None
+    } else if !determining.is_empty() {
+        Some(format!("forbidden by {}", determining.join(", ")))
+    } else {
+        let explain = enforced.native_explain_for(&query.agent, &query.tool)?;
+        Some(format!(
+            "no rule allows it ({})",
+            native::why_denied(explain, call, &context)?
+        ))
+    };
+    Some(Decision {
+        allowed,
+        determining,
+        reason,
+    })
+}
+
+/// The decision Cedar takes on the slice of the call (`None`: no rule covers
+/// it), without the cache or the native path: the reference.
+pub fn decide_by_cedar(enforced: &Enforced, query: &Query) -> Decision {
+    match enforced.slice_for(&query.agent, &query.tool, &query.server) {
+        Some(set) => decide_with_cedar(enforced, set, query),
+        None => decide(Some(enforced), query),
+    }
+}
+
+/// Map the call to a Cedar request and authorize it on its slice.
+fn decide_with_cedar(enforced: &Enforced, set: &cedar_policy::PolicySet, query: &Query) -> Decision {
     let request = match mapping::request(
         &query.agent,
         &query.tool,
@@ -387,6 +440,27 @@ impl Node {
             "gauge",
             status.error.is_some() as u64,
         );
+        // Per commit: they start again at zero when a new commit loads.
+        let cache = current.as_ref().map(|p| &p.cache);
+        for (name, help, value) in [
+            (
+                "shadowdraft_enforce_decision_cache_entries",
+                "Decisions remembered for the commit in force.",
+                cache.map_or(0, |c| c.len() as u64),
+            ),
+            (
+                "shadowdraft_enforce_decision_cache_hits",
+                "Decisions answered from the cache since the commit in force loaded.",
+                cache.map_or(0, |c| c.hits()),
+            ),
+            (
+                "shadowdraft_enforce_decision_cache_misses",
+                "Decisions Cedar took since the commit in force loaded (not in the cache).",
+                cache.map_or(0, |c| c.misses()),
+            ),
+        ] {
+            gauge(&mut out, name, help, "gauge", value);
+        }
         gauge(
             &mut out,
             "shadowdraft_enforce_bad_requests_total",

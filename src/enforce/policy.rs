@@ -8,6 +8,7 @@
 
 use super::cache::DecisionCache;
 use crate::core::check::{load, LoadedRepo};
+use crate::core::native::NativeRule;
 use crate::core::policies::{RepoFiles, Rule};
 use crate::core::schema::SERVER_TYPE;
 use crate::core::types::{ArgType, Attr};
@@ -23,6 +24,8 @@ pub struct Enforced {
     by_agent: HashMap<String, HashMap<String, ToolSlices>>,
     /// Decisions already taken under this commit.
     pub cache: DecisionCache,
+    /// By rule index: the rule compiled for the native fast path, if it is in the fragment.
+    native: Vec<Option<Arc<NativeRule>>>,
     /// tool → the generic rules (no single agent named), for agents without rules of their own.
     generic: HashMap<String, ToolSlices>,
     pub rules: usize,
@@ -33,23 +36,37 @@ pub struct Enforced {
 /// rules of its server plus those that name none.
 #[derive(Default)]
 struct ToolSlices {
-    by_server: HashMap<String, PolicySet>,
-    any_server: Option<PolicySet>,
+    by_server: HashMap<String, Slice>,
+    any_server: Option<Slice>,
     /// String arguments no rule here reads the value of: a decision cannot
     /// depend on them, so the decision cache leaves them out of its key.
     unread_strings: HashSet<String>,
+    /// Every rule of the (agent, tool) in file order, as `why_denied` reads
+    /// them; `None` if one is outside the native fragment.
+    explain: Option<Vec<Arc<NativeRule>>>,
+}
+
+/// The rules of one (agent, tool, server): for Cedar, and natively when
+/// all of them are in the fragment.
+struct Slice {
+    set: PolicySet,
+    native: Option<Vec<Arc<NativeRule>>>,
 }
 
 impl ToolSlices {
-    fn new<'a>(
-        rules: impl Iterator<Item = &'a Rule>,
+    /// `indices`: the rules of the (agent, tool), in file order.
+    fn new(
+        indices: &[usize],
+        rules: &[Rule],
+        native: &[Option<Arc<NativeRule>>],
         attrs: Option<&BTreeMap<String, Attr>>,
     ) -> Option<ToolSlices> {
-        let mut named: BTreeMap<String, Vec<&Rule>> = BTreeMap::new();
+        let mut named: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         let mut any = Vec::new();
         // `None`: some rule reads input in a way we cannot follow; every value counts.
         let mut read: Option<HashSet<&str>> = Some(HashSet::new());
-        for rule in rules {
+        for &i in indices {
+            let rule = &rules[i];
             match (&mut read, &rule.reads) {
                 (Some(names), Some(paths)) => {
                     names.extend(paths.iter().filter_map(|p| p.first()).map(String::as_str))
@@ -57,22 +74,27 @@ impl ToolSlices {
                 _ => read = None,
             }
             match rule.policy.resource_constraint() {
-                ResourceConstraint::Eq(uid) if uid.type_name().to_string() == SERVER_TYPE => named
-                    .entry(uid.id().unescaped().to_string())
-                    .or_default()
-                    .push(rule),
-                _ => any.push(rule),
+                ResourceConstraint::Eq(uid) if uid.type_name().to_string() == SERVER_TYPE => {
+                    named.entry(uid.id().unescaped().to_string()).or_default().push(i)
+                }
+                _ => any.push(i),
             }
         }
         if named.is_empty() && any.is_empty() {
             return None;
         }
-        let set = |rules: &mut dyn Iterator<Item = &&Rule>| {
+        let natively = |indices: &mut dyn Iterator<Item = &usize>| -> Option<Vec<Arc<NativeRule>>> {
+            indices.map(|&i| native[i].clone()).collect()
+        };
+        let set = |indices: &[&usize]| {
             let mut set = PolicySet::new();
-            for rule in rules {
-                set.add(rule.policy.clone()).expect("ids are unique");
+            for &&i in indices {
+                set.add(rules[i].policy.clone()).expect("ids are unique");
             }
-            set
+            Slice {
+                set,
+                native: natively(&mut indices.iter().copied()),
+            }
         };
         let unread_strings = match (read, attrs) {
             (Some(read), Some(attrs)) => attrs
@@ -86,15 +108,44 @@ impl ToolSlices {
             unread_strings,
             by_server: named
                 .iter()
-                .map(|(server, rules)| (server.clone(), set(&mut rules.iter().chain(any.iter()))))
+                .map(|(server, own)| {
+                    (
+                        server.clone(),
+                        set(&own.iter().chain(any.iter()).collect::<Vec<_>>()),
+                    )
+                })
                 .collect(),
-            any_server: (!any.is_empty()).then(|| set(&mut any.iter())),
+            any_server: (!any.is_empty()).then(|| set(&any.iter().collect::<Vec<_>>())),
+            explain: natively(&mut indices.iter()),
         })
     }
 
-    fn get(&self, server: &str) -> Option<&PolicySet> {
+    fn get(&self, server: &str) -> Option<&Slice> {
         self.by_server.get(server).or(self.any_server.as_ref())
     }
+}
+
+/// Every rule compiled for the native path (`None`: outside the fragment),
+/// on all cores: a rule takes Cedar a few policy round trips to explain itself.
+fn compile_natively(rules: &[Rule]) -> Vec<Option<Arc<NativeRule>>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = rules.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = rules
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|r| NativeRule::compile(r.id.as_ref(), &r.policy).map(Arc::new))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().expect("compiling does not panic"))
+            .collect()
+    })
 }
 
 impl Enforced {
@@ -125,12 +176,13 @@ impl Enforced {
         }
         let applies_to_tool =
             |rule: &Rule, tool: &str| rule.tools.as_ref().is_none_or(|ts| ts.iter().any(|t| t == tool));
+        let native = compile_natively(rules);
         let mut generic = HashMap::new();
         for tool in &tools {
-            let rules = rules
-                .iter()
-                .filter(|r| r.agent.is_none() && applies_to_tool(r, tool));
-            if let Some(slices) = ToolSlices::new(rules, repo.schema.tool(tool)) {
+            let indices: Vec<usize> = (0..rules.len())
+                .filter(|&i| rules[i].agent.is_none() && applies_to_tool(&rules[i], tool))
+                .collect();
+            if let Some(slices) = ToolSlices::new(&indices, rules, &native, repo.schema.tool(tool)) {
                 generic.insert(tool.clone(), slices);
             }
         }
@@ -148,7 +200,7 @@ impl Enforced {
             let slices = by_agent.entry(agent.to_string()).or_default();
             for tool in tools.iter().filter(|t| all || named.contains(t.as_str())) {
                 let indices = repo.policies.slice_indices(agent, tool);
-                if let Some(s) = ToolSlices::new(indices.iter().map(|&i| &rules[i]), repo.schema.tool(tool)) {
+                if let Some(s) = ToolSlices::new(&indices, rules, &native, repo.schema.tool(tool)) {
                     slices.insert(tool.clone(), s);
                 }
             }
@@ -159,6 +211,7 @@ impl Enforced {
             repo,
             by_agent,
             generic,
+            native,
             cache: DecisionCache::default(),
         }
     }
@@ -167,6 +220,26 @@ impl Enforced {
     pub fn slice_for(&self, agent: &str, tool: &str, server: &str) -> Option<&PolicySet> {
         self.tool_slices(agent, tool)
             .and_then(|slices| slices.get(server))
+            .map(|slice| &slice.set)
+    }
+
+    /// The same rules compiled for the native path; `None` also when one of
+    /// them is outside the fragment (then Cedar decides).
+    pub fn native_slice_for(&self, agent: &str, tool: &str, server: &str) -> Option<&[Arc<NativeRule>]> {
+        self.tool_slices(agent, tool)
+            .and_then(|slices| slices.get(server))
+            .and_then(|slice| slice.native.as_deref())
+    }
+
+    /// Every rule of `agent` calling `tool` (any server), compiled, as `why_denied` reads them.
+    pub fn native_explain_for(&self, agent: &str, tool: &str) -> Option<&[Arc<NativeRule>]> {
+        self.tool_slices(agent, tool)
+            .and_then(|slices| slices.explain.as_deref())
+    }
+
+    /// Rules in the native fragment, of all.
+    pub fn native_rules(&self) -> usize {
+        self.native.iter().filter(|r| r.is_some()).count()
     }
 
     /// The string arguments of `tool` that no rule for `agent` reads.
@@ -299,6 +372,34 @@ pub(crate) mod tests {
         let text = r#"@id("a/send/1") permit (principal == Agent::"a", action == Action::"send", resource == McpServer::"gmail");"#;
         let e = Enforced::build("c1", &files(text)).unwrap();
         assert!(e.slice_for("a", "send", "other").is_none());
+    }
+
+    #[test]
+    fn rules_outside_the_native_fragment_go_to_cedar() {
+        let text = r#"@id("a/send/1") permit (principal == Agent::"a", action == Action::"send", resource)
+              when { context.input.to like "*@acme.com" };
+            @id("a/read/1") permit (principal is Agent, action == Action::"read", resource);"#;
+        let e = Enforced::build("c1", &files(text)).unwrap();
+        assert_eq!(e.native_rules(), 1);
+        assert!(e.native_slice_for("a", "send", "m").is_some());
+        assert!(e.native_explain_for("a", "send").is_some());
+        assert!(e.native_slice_for("a", "read", "m").is_none(), "`is` is Cedar's");
+        let query = |tool: &str, args: serde_json::Value| super::super::authzen::Query {
+            agent: "a".into(),
+            tool: tool.into(),
+            server: "m".into(),
+            args: args.as_object().unwrap().clone(),
+            session: None,
+        };
+        let read = query("read", serde_json::json!({}));
+        assert!(super::super::decide_natively(&e, &read).is_none());
+        assert!(super::super::decide(Some(&e), &read).allowed, "Cedar decides it");
+        for (to, allowed) in [("x@acme.com", true), ("x@evil.com", false)] {
+            let send = query("send", serde_json::json!({ "to": to }));
+            let fast = super::super::decide_natively(&e, &send).unwrap();
+            assert_eq!(fast, super::super::decide_by_cedar(&e, &send));
+            assert_eq!(fast.allowed, allowed);
+        }
     }
 
     #[test]
