@@ -42,7 +42,10 @@ fn read_observations(name: &str, mut reader: impl BufRead, summary: &mut Summary
         }
         line_no += 1;
     }
-    if serde_json::from_str::<serde_json::Value>(first.trim()).is_err() {
+    // A first line that holds a whole JSON value (whatever follows it, which
+    // the line's own parse then names) means JSONL.
+    let mut values = serde_json::Deserializer::from_str(first.trim()).into_iter::<serde::de::IgnoredAny>();
+    if !values.next().is_some_and(|value| value.is_ok()) {
         let mut rest = String::new();
         reader.read_to_string(&mut rest)?;
         let origin = Origin {

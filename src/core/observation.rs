@@ -238,6 +238,21 @@ fn error(origin: &Origin, field: impl Into<String>, message: impl Into<String>) 
 }
 
 /// Turn a serde error into one that names the JSON path of the offending field.
+/// Parse `text` as one JSON document naming the path of what is wrong, and
+/// nothing after it.
+fn tracked<T: serde::de::DeserializeOwned>(origin: &Origin, text: &str) -> Result<T, ObservationError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let value = from_serde(origin, "", serde_path_to_error::deserialize(&mut *de))?;
+    de.end().map_err(|e| {
+        error(
+            origin,
+            "(document)",
+            format!("text after the JSON value, at column {}", e.column()),
+        )
+    })?;
+    Ok(value)
+}
+
 fn from_serde<T>(
     origin: &Origin,
     prefix: &str,
@@ -468,10 +483,7 @@ pub fn parse_call(origin: &Origin, text: &str) -> Result<Call, ObservationError>
     // As for batches: only a call that fails pays for tracking the path.
     let raw: RawCall = match serde_json::from_str(text) {
         Ok(raw) => raw,
-        Err(_) => {
-            let de = &mut serde_json::Deserializer::from_str(text);
-            from_serde(origin, "", serde_path_to_error::deserialize(de))?
-        }
+        Err(_) => tracked(origin, text)?,
     };
     finish_call(origin, raw)
 }
@@ -494,8 +506,7 @@ pub fn is_commit(id: &str) -> bool {
 /// Parse one call whose arguments were not recorded (an item of a batch's
 /// `calls_without_args`); its `args` are empty.
 pub fn parse_call_without_args(origin: &Origin, text: &str) -> Result<Call, ObservationError> {
-    let de = &mut serde_json::Deserializer::from_str(text);
-    let raw: RawCallWithoutArgs = from_serde(origin, "", serde_path_to_error::deserialize(de))?;
+    let raw: RawCallWithoutArgs = tracked(origin, text)?;
     finish_call(origin, raw.into())
 }
 
@@ -505,10 +516,7 @@ pub fn parse_batch(origin: &Origin, text: &str) -> Result<Batch, ObservationErro
     // for a second parse that names where.
     let raw: RawBatch = match serde_json::from_str(text) {
         Ok(raw) => raw,
-        Err(_) => {
-            let de = &mut serde_json::Deserializer::from_str(text);
-            from_serde(origin, "", serde_path_to_error::deserialize(de))?
-        }
+        Err(_) => tracked(origin, text)?,
     };
     let source = raw.source.unwrap_or_default();
     if !source.is_empty() && !is_node_id(&source) {
@@ -620,6 +628,21 @@ pub fn parse_line(origin: &Origin, text: &str) -> Result<Line, ObservationError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nothing_may_follow_the_json_value() {
+        let origin = Origin {
+            source: "t".into(),
+            line: Some(2),
+        };
+        let call = r#"{"agent": "a", "tool": "t", "args": {}} trailing"#;
+        let e = parse_line(&origin, call).unwrap_err();
+        assert!(e.to_string().contains("text after the JSON value"), "{e}");
+        let batch = r#"{"source": "n", "calls": []} {"source": "m", "calls": []}"#;
+        assert!(parse_batch(&origin, batch).is_err());
+        assert!(parse_call_without_args(&origin, r#"{"agent": "a", "tool": "t"} x"#).is_err());
+        assert!(parse_line(&origin, r#"{"agent": "a", "tool": "t", "args": {}}  "#).is_ok());
+    }
 
     #[test]
     fn a_redacted_batch_parses_back_to_itself() {
