@@ -45,7 +45,7 @@ fn read_observations(name: &str, mut reader: impl BufRead, summary: &mut Summary
     // A first line that holds a whole JSON value (whatever follows it, which
     // the line's own parse then names) means JSONL.
     let mut values = serde_json::Deserializer::from_str(first.trim()).into_iter::<serde::de::IgnoredAny>();
-    if !values.next().is_some_and(|value| value.is_ok()) {
+    if values.next().is_none_or(|value| value.is_err()) {
         let mut rest = String::new();
         reader.read_to_string(&mut rest)?;
         let origin = Origin {
