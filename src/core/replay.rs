@@ -88,6 +88,18 @@ fn single(head: &Value, kind: &str, body: Option<Value>) -> Option<Policy> {
 /// bare scope) does not rebuild as a policy.
 pub fn explained_parts(est: &Value) -> Option<Vec<(bool, Value, String)>> {
     single(est, "when", None)?;
+    condition_parts(est)
+        .into_iter()
+        .map(|(kind, part)| {
+            let text = body_text(&single(est, &kind, Some(part.clone()))?);
+            Some((kind == "when", part, text))
+        })
+        .collect()
+}
+
+/// The parts a rule's conditions are tested by, in order: each `when`
+/// conjunct and each whole `unless` body, with its kind.
+fn condition_parts(est: &Value) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     for condition in est["conditions"].as_array().cloned().unwrap_or_default() {
         let kind = condition["kind"].as_str().unwrap_or("when").to_string();
@@ -97,12 +109,9 @@ pub fn explained_parts(est: &Value) -> Option<Vec<(bool, Value, String)>> {
         } else {
             parts.push(condition["body"].clone());
         }
-        for part in parts {
-            let text = body_text(&single(est, &kind, Some(part.clone()))?);
-            out.push((kind == "when", part, text));
-        }
+        out.extend(parts.into_iter().map(|part| (kind.clone(), part)));
     }
-    Some(out)
+    out
 }
 
 /// Which parts of `policy` fail for `request`.
@@ -124,25 +133,15 @@ pub fn explain_miss(policy: &Policy, request: &Request) -> Miss {
     }
     let forbid = est["effect"] == json!("forbid");
     let mut failing = Vec::new();
-    for condition in est["conditions"].as_array().cloned().unwrap_or_default() {
-        let kind = condition["kind"].as_str().unwrap_or("when").to_string();
-        let mut parts = Vec::new();
-        if kind == "when" {
-            conjuncts(&condition["body"], &mut parts);
-        } else {
-            parts.push(condition["body"].clone());
-        }
-        for part in parts {
-            let p = single(&est, &kind, Some(part));
-            let ok = holds(p.clone());
-            if !ok {
-                let text = p.as_ref().map(body_text).unwrap_or_default();
-                failing.push(if kind == "unless" {
-                    format!("unless {text}")
-                } else {
-                    text
-                });
-            }
+    for (kind, part) in condition_parts(&est) {
+        let p = single(&est, &kind, Some(part));
+        if !holds(p.clone()) {
+            let text = p.as_ref().map(body_text).unwrap_or_default();
+            failing.push(if kind == "unless" {
+                format!("unless {text}")
+            } else {
+                text
+            });
         }
     }
     match (forbid, failing.is_empty()) {
