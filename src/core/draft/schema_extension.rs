@@ -24,34 +24,28 @@ pub(super) fn extend_schema(
             conflicts.extend(schema.add_tool(name, &tool.args));
         }
     }
-    for (tool, types) in summary.tool_types() {
+    // Observed types as schema attributes; a conflicting type cannot be represented.
+    let mut attributes = |tool: &str, what: &str, types| {
         let mut attrs = BTreeMap::new();
         for (name, inferred) in types {
-            match inferred.to_arg_type() {
+            match Inferred::to_arg_type(&inferred) {
                 Some(ty) => {
                     attrs.insert(name, Attr { ty, required: false });
                 }
                 None if inferred == Inferred::Conflict => problems.push(format!(
-                    "{tool}: argument `{name}` was observed with incompatible types; calls carrying it cannot be represented"
+                    "{tool}: {what} `{name}` was observed with incompatible types; calls carrying it cannot be represented"
                 )),
                 None => {}
             }
         }
+        attrs
+    };
+    for (tool, types) in summary.tool_types() {
+        let attrs = attributes(&tool, "argument", types);
         conflicts.extend(schema.add_tool(&tool, &attrs));
     }
     for (tool, types) in summary.session_types() {
-        let mut attrs = BTreeMap::new();
-        for (name, inferred) in types {
-            match inferred.to_arg_type() {
-                Some(ty) => {
-                    attrs.insert(name, Attr { ty, required: false });
-                }
-                None if inferred == Inferred::Conflict => problems.push(format!(
-                    "{tool}: session attribute `{name}` was observed with incompatible types; calls carrying it cannot be represented"
-                )),
-                None => {}
-            }
-        }
+        let attrs = attributes(&tool, "session attribute", types);
         conflicts.extend(schema.add_session(&tool, &attrs));
     }
     let strings = ArgType::Set(Box::new(ArgType::String));
