@@ -23,6 +23,10 @@
 //! cache has seen: first one client (p50 / p99 per request), then N clients
 //! (evaluations per second), each request the next distinct call of the pool;
 //! again the cache counters must show no hit.
+#[allow(dead_code)]
+#[path = "support/figures.rs"]
+mod figures;
+use figures::percentile;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -75,10 +79,6 @@ fn thread_cpu_ns() -> Option<u64> {
 
 /// Requests timed per round of the repeated calls.
 const SAMPLE: usize = 3_000;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
 
 fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6

@@ -27,6 +27,10 @@
 //! `POST /v1/traces` instead: each call one `execute_tool` span (GenAI
 //! conventions, arguments as the JSON string `gen_ai.tool.call.arguments`),
 //! `batch_size` spans per export, counting only 200s (durable, as for batches).
+#[allow(dead_code)]
+#[path = "support/figures.rs"]
+mod figures;
+use figures::{percentile_ms, thousands};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -503,26 +507,6 @@ async fn connection(
     stats
 }
 
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i] as f64 / 1000.0
-}
-
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn main() -> ExitCode {
     let o = options();
     let tck = clock_ticks_per_second();
@@ -738,8 +722,8 @@ fn main() -> ExitCode {
     );
     println!(
         "| ack latency p50 / p99 / max | {:.1} / {:.1} / {:.1} ms |",
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
+        percentile_ms(&latencies, 0.5),
+        percentile_ms(&latencies, 0.99),
         latencies.last().copied().unwrap_or(0) as f64 / 1000.0
     );
     println!(

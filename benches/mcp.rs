@@ -14,6 +14,10 @@
 //! policy: each decision after the first comes from the decision cache). It
 //! prints p50 / p99 per way and what the gateway adds. Needs Node.js and the
 //! npm packages `.ci/install-test-deps` installs.
+#[allow(dead_code)]
+#[path = "support/figures.rs"]
+mod figures;
+use figures::percentile;
 
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -84,10 +88,6 @@ fn policy_repo(dir: &Path) -> PathBuf {
         ],
     );
     repo
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 /// Time `calls` echo calls (after the warm-up) on a connected client.

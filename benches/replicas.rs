@@ -13,6 +13,10 @@
 //!
 //! On a 2-core machine the replicas, PostgreSQL and the load generator share
 //! the cores: the point is correctness and the shape of the curve.
+#[allow(dead_code)]
+#[path = "support/figures.rs"]
+mod figures;
+use figures::{percentile_ms, thousands};
 
 #[path = "../tests/common/postgres.rs"]
 mod postgres;
@@ -81,8 +85,8 @@ fn main() -> ExitCode {
             "| {n} | **{}** | {:.1} | {:.1} / {:.1} ms | {:.2} | {} | {} |",
             thousands((run.calls as f64 / secs) as u64),
             run.batches as f64 / secs,
-            percentile(&run.latencies_us, 0.5),
-            percentile(&run.latencies_us, 0.99),
+            percentile_ms(&run.latencies_us, 0.5),
+            percentile_ms(&run.latencies_us, 0.99),
             cpu / secs,
             run.errors,
             if ok {
@@ -325,23 +329,4 @@ fn http(addr: SocketAddr, request: &str) -> std::io::Result<(u16, String)> {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     Ok((status, body))
-}
-
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
-}
-
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
